@@ -1,0 +1,276 @@
+#include "engine/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/float_ops.h"
+
+namespace zen::engine {
+
+using kernels::matmul;
+
+// KV cache of one sequence for the layers this slice owns.
+struct Context::SeqCache {
+  int32_t len = 0;
+  int32_t cap = 0;
+  std::vector<std::vector<float>> k;  // per owned layer: [cap][kv_dim]
+  std::vector<std::vector<float>> v;  // per owned layer: [cap][v_dim]
+};
+
+// Buffers sized once for max_batch rows; nothing is allocated per token.
+struct Context::Scratch {
+  std::vector<float> x;      // [B][n_embd] residual stream
+  std::vector<float> cur;    // [B][n_embd] normed input of a sub-block
+  std::vector<float> q;      // [B][q_dim]
+  std::vector<float> k;      // [B][kv_dim]
+  std::vector<float> v;      // [B][v_dim]
+  std::vector<float> attn;   // [B][n_head * head_dim_v]
+  std::vector<float> tmp;    // [B][n_embd] sub-block output
+  std::vector<float> gate;   // [B][n_ff]
+  std::vector<float> up;     // [B][n_ff]
+  std::vector<float> scores; // [n_threads][n_ctx]
+  std::vector<float> outrows;// [B][n_embd] rows selected for output
+  std::vector<int32_t> out_idx;
+  kernels::MatmulScratch mm;
+  kernels::ThreadPool::Counter counter;
+};
+
+Context::Context(std::shared_ptr<const Model> model, const ContextParams& params) : model_(std::move(model)) {
+  const Hparams& hp = model_->hp();
+  n_ctx_ = params.n_ctx > 0 ? params.n_ctx : static_cast<int>(hp.n_ctx_train);
+  if (n_ctx_ <= 0 || n_ctx_ > (1 << 22)) throw std::invalid_argument("context size out of range");
+  max_batch_ = std::max(1, params.max_batch);
+  max_seqs_ = std::max(1, params.max_seqs);
+  pool_ = std::make_unique<kernels::ThreadPool>(std::max(1, params.n_threads));
+  s_ = std::make_unique<Scratch>();
+  const size_t B = static_cast<size_t>(max_batch_);
+  s_->x.resize(B * hp.n_embd);
+  s_->cur.resize(B * hp.n_embd);
+  s_->q.resize(B * hp.q_dim());
+  s_->k.resize(B * hp.kv_dim());
+  s_->v.resize(B * hp.v_dim());
+  s_->attn.resize(B * hp.n_head * hp.head_dim_v);
+  s_->tmp.resize(B * hp.n_embd);
+  s_->gate.resize(B * hp.n_ff);
+  s_->up.resize(B * hp.n_ff);
+  s_->scores.resize(static_cast<size_t>(pool_->size()) * n_ctx_);
+  s_->outrows.resize(B * hp.n_embd);
+  s_->out_idx.reserve(B);
+}
+
+Context::~Context() = default;
+
+int32_t Context::seq_len(int32_t seq) const {
+  auto it = seqs_.find(seq);
+  return it == seqs_.end() ? 0 : it->second->len;
+}
+
+void Context::clear_seq(int32_t seq) { seqs_.erase(seq); }
+void Context::clear_all() { seqs_.clear(); }
+
+void Context::truncate_seq(int32_t seq, int32_t n_pos) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) return;
+  it->second->len = std::clamp(n_pos, 0, it->second->len);
+}
+
+size_t Context::kv_bytes() const {
+  const Hparams& hp = model_->hp();
+  size_t total = 0;
+  for (const auto& [id, c] : seqs_)
+    total += static_cast<size_t>(c->cap) * (hp.kv_dim() + hp.v_dim()) * sizeof(float) * c->k.size();
+  return total;
+}
+
+Context::SeqCache& Context::seq_cache(int32_t seq) {
+  auto it = seqs_.find(seq);
+  if (it != seqs_.end()) return *it->second;
+  if (static_cast<int>(seqs_.size()) >= max_seqs_)
+    throw std::runtime_error("too many live sequences (max " + std::to_string(max_seqs_) + ")");
+  auto c = std::make_unique<SeqCache>();
+  c->k.resize(model_->layers().size());
+  c->v.resize(model_->layers().size());
+  return *seqs_.emplace(seq, std::move(c)).first->second;
+}
+
+void Context::forward(std::span<const BatchRow> rows, const float* hidden_in, std::vector<float>& out, bool all_outputs) {
+  const Hparams& hp = model_->hp();
+  if (!model_->has_embed() && !hidden_in) throw std::invalid_argument("this slice has no embedding: hidden states are required");
+  // Validate the whole batch before touching any cache: positions of each sequence must
+  // continue where its cache ends, in order.
+  std::unordered_map<int32_t, int32_t> next;
+  size_t n_out = 0;
+  for (const BatchRow& r : rows) {
+    if (r.seq < 0) throw std::invalid_argument("negative sequence id");
+    auto [it, fresh] = next.try_emplace(r.seq, seq_len(r.seq));
+    if (r.pos != it->second)
+      throw std::invalid_argument("sequence " + std::to_string(r.seq) + ": position " + std::to_string(r.pos) +
+                                  " does not follow the cached " + std::to_string(it->second) + " positions");
+    if (r.pos >= n_ctx_)
+      throw std::length_error("sequence " + std::to_string(r.seq) + ": position " + std::to_string(r.pos) +
+                              " exceeds the context size " + std::to_string(n_ctx_));
+    ++it->second;
+    if (model_->has_embed() && (r.token < 0 || r.token >= hp.n_vocab))
+      throw std::invalid_argument("token id " + std::to_string(r.token) + " out of range [0, " + std::to_string(hp.n_vocab) + ")");
+    if (r.output || all_outputs) ++n_out;
+  }
+  size_t new_seqs = 0;
+  for (const auto& [seq, len] : next) new_seqs += seqs_.count(seq) ? 0 : 1;
+  if (seqs_.size() + new_seqs > static_cast<size_t>(max_seqs_))
+    throw std::runtime_error("too many live sequences (max " + std::to_string(max_seqs_) + ")");
+
+  // Reserve cache space for every sequence up front (amortised doubling, capped at n_ctx).
+  for (const auto& [seq, len] : next) {
+    SeqCache& c = seq_cache(seq);
+    if (len > c.cap) {
+      const int32_t cap = std::min(n_ctx_, std::max({len, c.cap * 2, 64}));
+      for (size_t l = 0; l < c.k.size(); ++l) {
+        c.k[l].resize(static_cast<size_t>(cap) * hp.kv_dim());
+        c.v[l].resize(static_cast<size_t>(cap) * hp.v_dim());
+      }
+      c.cap = cap;
+    }
+  }
+
+  const int64_t width = model_->has_head() ? hp.n_vocab : hp.n_embd;
+  out.resize(n_out * static_cast<size_t>(width));
+  float* dst = out.data();
+  for (size_t i = 0; i < rows.size(); i += static_cast<size_t>(max_batch_)) {
+    const size_t n = std::min(rows.size() - i, static_cast<size_t>(max_batch_));
+    auto chunk = rows.subspan(i, n);
+    forward_chunk(chunk, hidden_in ? hidden_in + i * hp.n_embd : nullptr, dst, all_outputs);
+    for (const BatchRow& r : chunk)
+      if (r.output || all_outputs) dst += width;
+  }
+}
+
+void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_in, float* out, bool all_outputs) {
+  const Hparams& hp = model_->hp();
+  Scratch& s = *s_;
+  kernels::ThreadPool& pool = *pool_;
+  const int64_t n = static_cast<int64_t>(rows.size());
+  const int64_t E = hp.n_embd, QD = hp.q_dim(), KD = hp.kv_dim(), VD = hp.v_dim(), AD = hp.n_head * hp.head_dim_v;
+  const int64_t FF = hp.n_ff, HD = hp.head_dim;
+
+  // Rows are independent in everything but attention and the matmuls: split them over threads.
+  auto per_row = [&](auto&& fn) {
+    if (n == 1) { fn(0); return; }
+    pool.run([&](int ith, int nth) { for (int64_t r = ith; r < n; r += nth) fn(r); });
+  };
+
+  // Embedding, or the hidden states handed over by the previous stage.
+  if (model_->has_embed()) {
+    for (int64_t r = 0; r < n; ++r) kernels::get_row(model_->tok_embd().mat, rows[r].token, &s.x[r * E]);
+  } else {
+    std::memcpy(s.x.data(), hidden_in, static_cast<size_t>(n * E) * sizeof(float));
+  }
+  dump("inp_embd", -1, n, E, s.x.data());
+
+  for (size_t li = 0; li < model_->layers().size(); ++li) {
+    const Layer& L = model_->layers()[li];
+    const int il = L.index;
+    // attention block: cur = rmsnorm(x) * attn_norm
+    per_row([&](int64_t r) { kernels::rms_norm(&s.x[r * E], L.attn_norm.f32(), E, hp.rms_eps, &s.cur[r * E]); });
+    dump("attn_norm", il, n, E, s.cur.data());
+    matmul(L.wq.mat, s.cur.data(), n, s.q.data(), pool, s.mm);
+    matmul(L.wk.mat, s.cur.data(), n, s.k.data(), pool, s.mm);
+    matmul(L.wv.mat, s.cur.data(), n, s.v.data(), pool, s.mm);
+    per_row([&](int64_t r) {
+      float* q = &s.q[r * QD];
+      float* k = &s.k[r * KD];
+      if (hp.qkv_bias) {
+        kernels::add(q, L.bq.f32(), QD);
+        kernels::add(k, L.bk.f32(), KD);
+        kernels::add(&s.v[r * VD], L.bv.f32(), VD);
+      }
+      if (hp.qk_norm) {  // per-head RMSNorm of q and k, before RoPE
+        for (int64_t h = 0; h < hp.n_head; ++h) kernels::rms_norm(q + h * HD, L.q_norm.f32(), HD, hp.rms_eps, q + h * HD);
+        for (int64_t h = 0; h < hp.n_head_kv; ++h) kernels::rms_norm(k + h * HD, L.k_norm.f32(), HD, hp.rms_eps, k + h * HD);
+      }
+      kernels::rope(q, static_cast<int>(hp.n_head), static_cast<int>(HD), rows[r].pos, hp.rope);
+      kernels::rope(k, static_cast<int>(hp.n_head_kv), static_cast<int>(HD), rows[r].pos, hp.rope);
+    });
+    dump("q_rope", il, n, QD, s.q.data());
+    dump("k_rope", il, n, KD, s.k.data());
+    dump("v", il, n, VD, s.v.data());
+    // store k and v of these rows in each sequence's cache
+    for (int64_t r = 0; r < n; ++r) {
+      SeqCache& c = *seqs_.at(rows[r].seq);
+      std::memcpy(&c.k[li][static_cast<size_t>(rows[r].pos) * KD], &s.k[r * KD], KD * sizeof(float));
+      std::memcpy(&c.v[li][static_cast<size_t>(rows[r].pos) * VD], &s.v[r * VD], VD * sizeof(float));
+    }
+    attention(L, li, rows);
+    dump("kqv_out", il, n, AD, s.attn.data());
+    matmul(L.wo.mat, s.attn.data(), n, s.tmp.data(), pool, s.mm);
+    per_row([&](int64_t r) { kernels::add(&s.x[r * E], &s.tmp[r * E], E); });
+    dump("ffn_inp", il, n, E, s.x.data());
+
+    // feed-forward block: x += down(silu(gate(cur)) * up(cur)), cur = rmsnorm(x) * ffn_norm
+    per_row([&](int64_t r) { kernels::rms_norm(&s.x[r * E], L.ffn_norm.f32(), E, hp.rms_eps, &s.cur[r * E]); });
+    dump("ffn_norm", il, n, E, s.cur.data());
+    matmul(L.ffn_gate.mat, s.cur.data(), n, s.gate.data(), pool, s.mm);
+    matmul(L.ffn_up.mat, s.cur.data(), n, s.up.data(), pool, s.mm);
+    per_row([&](int64_t r) { kernels::swiglu(&s.gate[r * FF], &s.up[r * FF], FF, &s.gate[r * FF]); });
+    dump("ffn_swiglu", il, n, FF, s.gate.data());
+    matmul(L.ffn_down.mat, s.gate.data(), n, s.tmp.data(), pool, s.mm);
+    per_row([&](int64_t r) { kernels::add(&s.x[r * E], &s.tmp[r * E], E); });
+    dump("l_out", il, n, E, s.x.data());
+  }
+
+  for (const BatchRow& r : rows) {
+    SeqCache& c = *seqs_.at(r.seq);
+    c.len = std::max(c.len, r.pos + 1);
+  }
+
+  // Gather the rows that want output.
+  s.out_idx.clear();
+  for (int64_t r = 0; r < n; ++r)
+    if (rows[r].output || all_outputs) s.out_idx.push_back(static_cast<int32_t>(r));
+  const int64_t m = static_cast<int64_t>(s.out_idx.size());
+  if (m == 0) return;
+  if (!model_->has_head()) {
+    for (int64_t j = 0; j < m; ++j) std::memcpy(out + j * E, &s.x[s.out_idx[j] * E], E * sizeof(float));
+    return;
+  }
+  for (int64_t j = 0; j < m; ++j)
+    kernels::rms_norm(&s.x[s.out_idx[j] * E], model_->output_norm().f32(), E, hp.rms_eps, &s.outrows[j * E]);
+  dump("result_norm", -1, m, E, s.outrows.data());
+  matmul(model_->output().mat, s.outrows.data(), m, out, pool, s.mm);
+  dump("result_output", -1, m, hp.n_vocab, out);
+}
+
+void Context::attention(const Layer& L, size_t li, std::span<const BatchRow> rows) {
+  const Hparams& hp = model_->hp();
+  Scratch& s = *s_;
+  const int64_t n = static_cast<int64_t>(rows.size());
+  const int64_t HD = hp.head_dim, HDV = hp.head_dim_v, QD = hp.q_dim(), KD = hp.kv_dim(), VD = hp.v_dim();
+  const int64_t AD = hp.n_head * HDV;
+  const int64_t group = hp.n_head / hp.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
+  const int64_t tasks = n * hp.n_head;
+  s.counter.reset();
+  pool_->run([&](int ith, int) {
+    float* scores = &s.scores[static_cast<size_t>(ith) * n_ctx_];
+    for (;;) {
+      const int64_t t = s.counter.take(1);
+      if (t >= tasks) break;
+      const int64_t r = t / hp.n_head, h = t % hp.n_head, hk = h / group;
+      const SeqCache& c = *seqs_.at(rows[r].seq);
+      const float* q = &s.q[r * QD + h * HD];
+      const float* K = c.k[li].data() + hk * HD;
+      const float* V = c.v[li].data() + hk * HDV;
+      const int32_t len = rows[r].pos + 1;  // causal: keys at positions [0, pos]
+      for (int32_t j = 0; j < len; ++j) scores[j] = kernels::dot_f32(q, K + static_cast<size_t>(j) * KD, HD) * scale;
+      kernels::softmax(scores, len);
+      float* o = &s.attn[r * AD + h * HDV];
+      std::fill(o, o + HDV, 0.0f);
+      for (int32_t j = 0; j < len; ++j) kernels::axpy(o, scores[j], V + static_cast<size_t>(j) * VD, HDV);
+    }
+  });
+  (void)L;
+}
+
+}  // namespace zen::engine

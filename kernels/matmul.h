@@ -1,0 +1,44 @@
+// Matrix products of a weight matrix (in any block format) with float activations.
+//
+// The activations are first converted to the weight type's vec_dot_type (Q8_0, Q8_1, Q8_K,
+// F16, BF16 or F32), as llama.cpp does, then every (weight row, activation row) pair is a
+// vec_dot. Rows are handed out in blocks through an atomic counter so both threads stay busy
+// even when one core is slower; activation rows are processed in tiles so a block of weight
+// rows stays in cache while it meets every activation row (prompt processing).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/threadpool.h"
+#include "kernels/types.h"
+
+namespace zen::kernels {
+
+// A row-major weight matrix: `rows` rows of `cols` elements, row r at data + r * row_stride.
+struct MatRef {
+  DType type = DType::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_stride = 0;
+};
+
+// Reusable buffers for one caller (grown on demand, never shrunk: no allocation in steady state).
+struct MatmulScratch {
+  std::vector<std::byte> xq;  // activations converted to vec_dot_type
+  ThreadPool::Counter counter;
+};
+
+// y[t * w.rows + r] = dot(w row r, x row t) for t < n, r < w.rows.
+// x is [n][w.cols] float, y is [n][w.rows] float.
+void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& pool, MatmulScratch& scratch);
+
+// Same, with x already converted to vec_dot_type (rows x_stride bytes apart).
+void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n, float* y, ThreadPool& pool,
+                     MatmulScratch& scratch);
+
+// Dequantizes row r of w into dst[w.cols] (embedding lookup).
+void get_row(const MatRef& w, int64_t r, float* dst);
+
+}  // namespace zen::kernels

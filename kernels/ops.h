@@ -1,0 +1,72 @@
+// Per-type kernel table and run-time ISA dispatch.
+//
+// Every type has a scalar reference (kernels/quant_*.cpp). Per-ISA files (kernels/x86/avx2,
+// kernels/x86/avx512, kernels/arm) overlay faster versions of some entries. The table for an
+// ISA level is: scalar, then each lower level's overlay, then its own. Tests compare every
+// level's entries with the scalar table.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/types.h"
+
+namespace zen::kernels {
+
+// Convert n elements (n a multiple of the block size) from this type to float.
+using DequantizeFn = void (*)(const void* src, float* dst, int64_t n);
+// Float -> this type. For activations (Q8_0, Q8_1, Q8_K, F16, BF16) this is the conversion
+// done before a dot product; for weight types it is the reference-quality quantizer.
+using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
+// Dot product of n elements: w is in this type, x in this type's vec_dot_type.
+using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
+// Optional tile product: y[j * ldy + i] = dot(w row i, x row j) for i < nr, j < nc.
+// Rows of w are w_stride bytes apart, rows of x (already in vec_dot_type) x_stride bytes.
+using GemmFn = void (*)(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride,
+                        const void* x, size_t x_stride, float* y, size_t ldy);
+
+struct TypeOps {
+  DequantizeFn dequantize = nullptr;
+  QuantizeFn quantize = nullptr;
+  VecDotFn vec_dot = nullptr;
+  GemmFn gemm = nullptr;
+};
+
+inline constexpr size_t kMaxTypeId = 32;
+using OpsTable = std::array<TypeOps, kMaxTypeId>;
+
+inline TypeOps& entry(OpsTable& t, DType d) { return t[static_cast<size_t>(d)]; }
+
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
+const char* isa_name(Isa isa);
+// Best level this CPU supports.
+Isa detected_isa();
+bool isa_supported(Isa isa);
+// Level in use: detected_isa(), or the ZEN_ISA environment variable (scalar|avx2|avx512|neon)
+// when it names a supported level, or whatever set_active_isa chose last.
+Isa active_isa();
+void set_active_isa(Isa isa);  // throws if unsupported
+
+// The table for the active level, or for a given level (tests, benchmarks).
+const OpsTable& ops_table();
+const OpsTable& ops_table(Isa isa);
+inline const TypeOps& ops(DType t) { return ops_table()[static_cast<size_t>(t)]; }
+inline const TypeOps& ops(DType t, Isa isa) { return ops_table(isa)[static_cast<size_t>(t)]; }
+
+// Fill functions, one per (family, level). Each sets only the entries it implements.
+// Legacy family: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1.
+// K family: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K.
+void fill_legacy_scalar(OpsTable& t);
+void fill_kquants_scalar(OpsTable& t);
+#if defined(ZEN_ARCH_X86)
+void fill_legacy_avx2(OpsTable& t);
+void fill_kquants_avx2(OpsTable& t);
+void fill_legacy_avx512(OpsTable& t);
+void fill_kquants_avx512(OpsTable& t);
+#endif
+#if defined(ZEN_ARCH_ARM)
+void fill_legacy_neon(OpsTable& t);
+void fill_kquants_neon(OpsTable& t);
+#endif
+
+}  // namespace zen::kernels
