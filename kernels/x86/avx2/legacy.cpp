@@ -1,0 +1,228 @@
+// AVX2 (+FMA, F16C) kernels for the legacy block formats: Q8_0/Q8_1 activation quantizers and
+// the dot products of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1 against their activation type.
+//
+// ODR safety: this file is compiled with -mavx2; everything here has internal linkage and uses
+// only intrinsics, never inline functions or templates shared with other translation units
+// (a linker could otherwise keep this copy and run AVX2 code on a CPU without it).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/ops.h"
+
+namespace zen::kernels {
+namespace avx2_legacy {
+void fill_float(OpsTable& t);  // kernels/x86/avx2/legacy_float.cpp
+void fill_gemm(OpsTable& t);   // kernels/x86/avx2/legacy_gemm.cpp
+}  // namespace avx2_legacy
+
+namespace {
+
+TypeOps& slot(OpsTable& t, DType d) {
+  // std::array<TypeOps, N> holds exactly a TypeOps[N]; indexing it by hand avoids
+  // instantiating std::array::operator[] in this ISA-specific translation unit.
+  return reinterpret_cast<TypeOps*>(&t)[static_cast<uint32_t>(d)];
+}
+
+float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// 16 bytes of packed nibbles -> 32 bytes in element order: low nibbles, then high nibbles.
+__m256i unpack_nibbles(const uint8_t* qs) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Byte j = 0xFF where bit j of the little-endian u32 at p is set, else 0.
+__m256i bits_to_bytes(const uint8_t* p) {
+  const uint32_t bits = static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+                        static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int32_t>(bits)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  const __m256i select = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
+}
+
+// Eight int32 partial sums of u[i] * s[i] (u unsigned bytes, s signed; no saturation for
+// |u| <= 128 and |s| <= 127).
+__m256i dot_u8s8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+// Same for two signed byte vectors; the sign moves onto x, which must not hold -128 (true for
+// every activation our quantizers write). w may hold any byte.
+__m256i dot_s8s8(__m256i w, __m256i x) { return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)); }
+
+__m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// ---- Activation quantizers ----
+
+// round(v) with halves away from zero, as std::round (exact: v - trunc(v) is representable).
+__m256 round_half_away(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+  const __m256 frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
+  const __m256 up = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  return _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(_mm256_set1_ps(1.0f), sign)));
+}
+
+// One block of 32 floats -> 32 int8 at qs; returns the float d; sum = sum of the q's.
+float quantize_block_q8(const float* x, int8_t* qs, int32_t& sum) {
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    v[k] = _mm256_loadu_ps(x + 8 * k);
+    amax = _mm256_max_ps(amax, _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v[k]));
+  }
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float d = _mm_cvtss_f32(m) / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k)
+    q[k] = _mm256_cvtps_epi32(round_half_away(_mm256_mul_ps(v[k], _mm256_set1_ps(id))));
+  sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+  // Pack 32 -> 16 -> 8 bits; the packs interleave 128-bit lanes, the permute undoes it.
+  const __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
+  const __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
+  const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs),
+                      _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  return d;
+}
+
+void quantize_q8_0(const float* src, void* dst, int64_t n) {
+  auto* y = static_cast<BlockQ8_0*>(dst);
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    int32_t sum;
+    const float d = quantize_block_q8(src + b * QK8_0, y[b].qs, sum);
+    y[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+  }
+}
+
+void quantize_q8_1(const float* src, void* dst, int64_t n) {
+  auto* y = static_cast<BlockQ8_1*>(dst);
+  for (int64_t b = 0; b < n / QK8_1; ++b) {
+    int32_t sum;
+    const float d = quantize_block_q8(src + b * QK8_1, y[b].qs, sum);
+    y[b].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    y[b].s = _cvtss_sh(d * static_cast<float>(sum), _MM_FROUND_TO_NEAREST_INT);
+  }
+}
+
+// ---- Dot products: per block, eight int32 partial sums scaled by d_w * d_x ----
+
+float vec_dot_q8_0(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const BlockQ8_0*>(vw);
+  const auto* x = static_cast<const BlockQ8_0*>(vx);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK8_0; ++b) {
+    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
+    const __m256i p = dot_s8s8(load32(w[b].qs), load32(x[b].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+float vec_dot_q8_1(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const BlockQ8_1*>(vw);
+  const auto* x = static_cast<const BlockQ8_1*>(vx);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK8_1; ++b) {
+    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
+    const __m256i p = dot_s8s8(load32(w[b].qs), load32(x[b].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+float vec_dot_q4_0(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const BlockQ4_0*>(vw);
+  const auto* x = static_cast<const BlockQ8_0*>(vx);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK4_0; ++b) {
+    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
+    const __m256i q = _mm256_sub_epi8(unpack_nibbles(w[b].qs), _mm256_set1_epi8(8));
+    const __m256i p = dot_s8s8(q, load32(x[b].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+float vec_dot_q4_1(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const BlockQ4_1*>(vw);
+  const auto* x = static_cast<const BlockQ8_1*>(vx);
+  __m256 acc = _mm256_setzero_ps();
+  float offsets = 0.0f;
+  for (int64_t b = 0; b < n / QK4_1; ++b) {
+    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
+    offsets += half_to_float(w[b].m) * half_to_float(x[b].s);
+    const __m256i p = dot_u8s8(unpack_nibbles(w[b].qs), load32(x[b].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc) + offsets;
+}
+
+float vec_dot_q5_0(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const BlockQ5_0*>(vw);
+  const auto* x = static_cast<const BlockQ8_0*>(vx);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QK5_0; ++b) {
+    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
+    // q - 16 as a signed byte: a nibble whose fifth bit is clear gets 0xF0 (i.e. minus 16).
+    const __m256i high = _mm256_andnot_si256(bits_to_bytes(w[b].qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
+    const __m256i q = _mm256_or_si256(unpack_nibbles(w[b].qs), high);
+    const __m256i p = dot_s8s8(q, load32(x[b].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc);
+}
+
+float vec_dot_q5_1(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const BlockQ5_1*>(vw);
+  const auto* x = static_cast<const BlockQ8_1*>(vx);
+  __m256 acc = _mm256_setzero_ps();
+  float offsets = 0.0f;
+  for (int64_t b = 0; b < n / QK5_1; ++b) {
+    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
+    offsets += half_to_float(w[b].m) * half_to_float(x[b].s);
+    const __m256i high = _mm256_and_si256(bits_to_bytes(w[b].qh), _mm256_set1_epi8(0x10));
+    const __m256i q = _mm256_or_si256(unpack_nibbles(w[b].qs), high);
+    const __m256i p = dot_u8s8(q, load32(x[b].qs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+  }
+  return hsum(acc) + offsets;
+}
+
+}  // namespace
+
+void fill_legacy_avx2(OpsTable& t) {
+  slot(t, DType::Q8_0).quantize = quantize_q8_0;
+  slot(t, DType::Q8_1).quantize = quantize_q8_1;
+  slot(t, DType::Q8_0).vec_dot = vec_dot_q8_0;
+  slot(t, DType::Q8_1).vec_dot = vec_dot_q8_1;
+  slot(t, DType::Q4_0).vec_dot = vec_dot_q4_0;
+  slot(t, DType::Q4_1).vec_dot = vec_dot_q4_1;
+  slot(t, DType::Q5_0).vec_dot = vec_dot_q5_0;
+  slot(t, DType::Q5_1).vec_dot = vec_dot_q5_1;
+  avx2_legacy::fill_float(t);
+  avx2_legacy::fill_gemm(t);
+}
+
+}  // namespace zen::kernels

@@ -1,0 +1,177 @@
+// AVX-512 (F/BW/VL/DQ + VNNI) dot products of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1 against their
+// activation type. Two blocks go through one 512-bit VPDPBUSD (unsigned x signed bytes, summed
+// in groups of four into int32). Signed weights use an offset: with u = q + c (c = 8, 16 or 128
+// chosen so that u is a valid unsigned byte), sum(q * x) = sum(u * x) - c * sum(x), both sums
+// computed exactly by VPDPBUSD.
+//
+// ODR safety: this file is compiled with AVX-512 flags; everything here has internal linkage and
+// uses only intrinsics, never inline functions or templates shared with other translation units
+// (a linker could otherwise keep this copy and run AVX-512 code on a CPU without it).
+// GCC 12's AVX-512 headers self-initialize their _mm512_undefined_* values, which -Wall reports
+// as uninitialized once inlined (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/ops.h"
+
+namespace zen::kernels {
+namespace avx512_legacy {
+void fill_float(OpsTable& t);  // kernels/x86/avx512/legacy_float.cpp
+void fill_gemm(OpsTable& t);   // kernels/x86/avx512/legacy_gemm.cpp
+}  // namespace avx512_legacy
+
+namespace {
+
+TypeOps& slot(OpsTable& t, DType d) {
+  // std::array<TypeOps, N> holds exactly a TypeOps[N]; indexing it by hand avoids
+  // instantiating std::array::operator[] in this ISA-specific translation unit.
+  return reinterpret_cast<TypeOps*>(&t)[static_cast<uint32_t>(d)];
+}
+
+float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+uint32_t load_u32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
+}
+
+// 32 bytes of block a in the low half, 32 bytes of block b in the high half.
+__m512i load_pair(const void* a, const void* b) {
+  const __m256i lo = _mm256_loadu_si256(static_cast<const __m256i*>(a));
+  const __m256i hi = _mm256_loadu_si256(static_cast<const __m256i*>(b));
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// Nibbles of two blocks in element order: [a low, a high, b low, b high], each 16 bytes.
+__m512i unpack_nibble_pair(const uint8_t* a, const uint8_t* b) {
+  const __m256i ab = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)),
+                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  const __m256i lo = _mm256_and_si256(ab, mask);
+  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(ab, 4), mask);
+  return _mm512_permutex2var_epi64(_mm512_castsi256_si512(lo), _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11),
+                                   _mm512_castsi256_si512(hi));
+}
+
+// Five-bit values of two Q5 blocks: the nibbles plus 16 where the qh bit is set.
+__m512i unpack_q5_pair(const uint8_t* qs_a, const uint8_t* qh_a, const uint8_t* qs_b, const uint8_t* qh_b) {
+  const __mmask64 fifth = static_cast<__mmask64>(load_u32(qh_a)) | static_cast<__mmask64>(load_u32(qh_b)) << 32;
+  const __m512i nib = unpack_nibble_pair(qs_a, qs_b);
+  return _mm512_mask_add_epi8(nib, fifth, nib, _mm512_set1_epi8(16));
+}
+
+// Exact sum(u * x) - c * sum(x) per group of four bytes.
+__m512i dot_offset(__m512i u, __m512i x, char c) {
+  const __m512i ux = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x);
+  return _mm512_sub_epi32(ux, _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(c), x));
+}
+
+__m512i dot_unsigned(__m512i u, __m512i x) { return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x); }
+
+__m512 pair_scale(float a, float b) {
+  return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+// ---- Per-type int32 partial sums of two blocks (wa, xa) and (wb, xb) ----
+
+// Q8_0 . Q8_0 and Q8_1 . Q8_1: u = q + 128 (flip the sign bit).
+template <class Block>
+struct DotQ8 {
+  using WB = Block;
+  using XB = Block;
+  static constexpr bool kOffset = false;
+  static __m512i isum(const WB& wa, const WB& wb, const XB& xa, const XB& xb) {
+    const __m512i u = _mm512_xor_si512(load_pair(wa.qs, wb.qs), _mm512_set1_epi8(static_cast<char>(0x80)));
+    return dot_offset(u, load_pair(xa.qs, xb.qs), static_cast<char>(0x80));
+  }
+};
+
+struct DotQ4_0 {
+  using WB = BlockQ4_0;
+  using XB = BlockQ8_0;
+  static constexpr bool kOffset = false;
+  static __m512i isum(const WB& wa, const WB& wb, const XB& xa, const XB& xb) {
+    return dot_offset(unpack_nibble_pair(wa.qs, wb.qs), load_pair(xa.qs, xb.qs), 8);
+  }
+};
+
+struct DotQ4_1 {
+  using WB = BlockQ4_1;
+  using XB = BlockQ8_1;
+  static constexpr bool kOffset = true;
+  static __m512i isum(const WB& wa, const WB& wb, const XB& xa, const XB& xb) {
+    return dot_unsigned(unpack_nibble_pair(wa.qs, wb.qs), load_pair(xa.qs, xb.qs));
+  }
+};
+
+struct DotQ5_0 {
+  using WB = BlockQ5_0;
+  using XB = BlockQ8_0;
+  static constexpr bool kOffset = false;
+  static __m512i isum(const WB& wa, const WB& wb, const XB& xa, const XB& xb) {
+    return dot_offset(unpack_q5_pair(wa.qs, wa.qh, wb.qs, wb.qh), load_pair(xa.qs, xb.qs), 16);
+  }
+};
+
+struct DotQ5_1 {
+  using WB = BlockQ5_1;
+  using XB = BlockQ8_1;
+  static constexpr bool kOffset = true;
+  static __m512i isum(const WB& wa, const WB& wb, const XB& xa, const XB& xb) {
+    return dot_unsigned(unpack_q5_pair(wa.qs, wa.qh, wb.qs, wb.qh), load_pair(xa.qs, xb.qs));
+  }
+};
+
+// m_w * s_x of one block (the offset formats only).
+template <class K>
+float block_offset(const typename K::WB& w, const typename K::XB& x) {
+  if constexpr (K::kOffset) return half_to_float(w.m) * half_to_float(x.s);
+  return 0.0f;
+}
+
+// Blocks go in pairs; an odd last block is paired with itself and its second copy scaled by 0.
+template <class K>
+float vec_dot(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const typename K::WB*>(vw);
+  const auto* x = static_cast<const typename K::XB*>(vx);
+  const int64_t nb = n / 32;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  float offsets = 0.0f;
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const __m512 d0 = pair_scale(half_to_float(w[b].d) * half_to_float(x[b].d),
+                                 half_to_float(w[b + 1].d) * half_to_float(x[b + 1].d));
+    const __m512 d1 = pair_scale(half_to_float(w[b + 2].d) * half_to_float(x[b + 2].d),
+                                 half_to_float(w[b + 3].d) * half_to_float(x[b + 3].d));
+    acc0 = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(K::isum(w[b], w[b + 1], x[b], x[b + 1])), acc0);
+    acc1 = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(K::isum(w[b + 2], w[b + 3], x[b + 2], x[b + 3])), acc1);
+    for (int k = 0; k < 4; ++k) offsets += block_offset<K>(w[b + k], x[b + k]);
+  }
+  for (; b < nb; b += 2) {
+    const int64_t b1 = b + 1 < nb ? b + 1 : b;
+    const float d1 = b + 1 < nb ? half_to_float(w[b1].d) * half_to_float(x[b1].d) : 0.0f;
+    const __m512 d = pair_scale(half_to_float(w[b].d) * half_to_float(x[b].d), d1);
+    acc0 = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(K::isum(w[b], w[b1], x[b], x[b1])), acc0);
+    offsets += block_offset<K>(w[b], x[b]);
+    if (b1 != b) offsets += block_offset<K>(w[b1], x[b1]);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + offsets;
+}
+
+}  // namespace
+
+void fill_legacy_avx512(OpsTable& t) {
+  slot(t, DType::Q8_0).vec_dot = vec_dot<DotQ8<BlockQ8_0>>;
+  slot(t, DType::Q8_1).vec_dot = vec_dot<DotQ8<BlockQ8_1>>;
+  slot(t, DType::Q4_0).vec_dot = vec_dot<DotQ4_0>;
+  slot(t, DType::Q4_1).vec_dot = vec_dot<DotQ4_1>;
+  slot(t, DType::Q5_0).vec_dot = vec_dot<DotQ5_0>;
+  slot(t, DType::Q5_1).vec_dot = vec_dot<DotQ5_1>;
+  avx512_legacy::fill_float(t);
+  avx512_legacy::fill_gemm(t);
+}
+
+}  // namespace zen::kernels
