@@ -1,0 +1,117 @@
+// Scalar reference dot products of a K-quant weight row with a Q8_K activation row.
+// Per super-block the products are summed exactly in integers (per sub-block, times the
+// integer sub-block scale), then scaled once by d_w * d_x; formats with mins subtract
+// dmin_w * d_x * sum(min_j * bsum_j) using the activation's precomputed 16-element sums.
+#include "kernels/half.h"
+#include "kernels/quant_k.h"
+
+namespace zen::kernels::kq {
+namespace {
+
+// Sum of q[l] * x[l] over n elements.
+template <typename Q>
+int32_t idot(const Q* q, const int8_t* x, int n) {
+  int32_t s = 0;
+  for (int l = 0; l < n; ++l) s += static_cast<int32_t>(q[l]) * x[l];
+  return s;
+}
+
+}  // namespace
+
+float vec_dot_q2_K(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ2_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  float sum = 0.f, sum_min = 0.f;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int32_t isum = 0, msum = 0;
+    uint8_t q[QK_K];
+    for (int e = 0; e < QK_K; ++e) q[e] = (w[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+    for (int j = 0; j < 16; ++j) {
+      isum += (w[b].scales[j] & 0x0f) * idot(q + 16 * j, x[b].qs + 16 * j, 16);
+      msum += (w[b].scales[j] >> 4) * x[b].bsums[j];
+    }
+    sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
+    sum_min += x[b].d * fp16_to_fp32(w[b].dmin) * static_cast<float>(msum);
+  }
+  return sum - sum_min;
+}
+
+float vec_dot_q3_K(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ3_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  float sum = 0.f;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int8_t sc[16], q[QK_K];
+    q3k_scales(w[b].scales, sc);
+    for (int e = 0; e < QK_K; ++e) {
+      const int low = (w[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+      q[e] = static_cast<int8_t>(low - (((w[b].hmask[e % 32] >> (e / 32)) & 1) ? 0 : 4));
+    }
+    int32_t isum = 0;
+    for (int j = 0; j < 16; ++j) isum += sc[j] * idot(q + 16 * j, x[b].qs + 16 * j, 16);
+    sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ4_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  float sum = 0.f, sum_min = 0.f;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int32_t isum = 0, msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      scale_min_k4(j, w[b].scales, &sc, &m);
+      uint8_t q[32];
+      for (int l = 0; l < 32; ++l) q[l] = (w[b].qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f;
+      isum += sc * idot(q, x[b].qs + 32 * j, 32);
+      msum += m * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+    }
+    sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
+    sum_min += x[b].d * fp16_to_fp32(w[b].dmin) * static_cast<float>(msum);
+  }
+  return sum - sum_min;
+}
+
+float vec_dot_q5_K(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ5_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  float sum = 0.f, sum_min = 0.f;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int32_t isum = 0, msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      scale_min_k4(j, w[b].scales, &sc, &m);
+      uint8_t q[32];
+      for (int l = 0; l < 32; ++l)
+        q[l] = static_cast<uint8_t>(((w[b].qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f) | (((w[b].qh[l] >> j) & 1) << 4));
+      isum += sc * idot(q, x[b].qs + 32 * j, 32);
+      msum += m * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+    }
+    sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
+    sum_min += x[b].d * fp16_to_fp32(w[b].dmin) * static_cast<float>(msum);
+  }
+  return sum - sum_min;
+}
+
+float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ6_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  float sum = 0.f;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int8_t q[QK_K];
+    for (int e = 0; e < QK_K; ++e) {
+      const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+      const int low = (w[b].ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0x0f;
+      const int high = (w[b].qh[32 * h + l] >> (2 * k)) & 3;
+      q[e] = static_cast<int8_t>((low | (high << 4)) - 32);
+    }
+    int32_t isum = 0;
+    for (int j = 0; j < 16; ++j) isum += w[b].scales[j] * idot(q + 16 * j, x[b].qs + 16 * j, 16);
+    sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
+  }
+  return sum;
+}
+
+}  // namespace zen::kernels::kq
