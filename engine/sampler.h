@@ -1,0 +1,42 @@
+// Token sampling: greedy, temperature, top-k, top-p, min-p, repetition penalty, seeded RNG.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+namespace zen::engine {
+
+struct SamplerParams {
+  float temperature = 0.8f;   // <= 0: greedy (argmax, lowest id wins ties)
+  int top_k = 40;             // <= 0: off
+  float top_p = 0.95f;        // >= 1: off
+  float min_p = 0.05f;        // <= 0: off
+  float repeat_penalty = 1.0f;  // 1: off
+  int repeat_last_n = 64;
+  uint64_t seed = 0xC0FFEE;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplerParams& p);
+  // Chooses the next token from `logits` given the ids generated or read so far.
+  int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+  const SamplerParams& params() const { return p_; }
+  // RNG state, so a resumed request continues with the same random stream.
+  std::mt19937_64& rng() { return rng_; }
+
+ private:
+  struct Cand {
+    int32_t id;
+    float logit;
+  };
+  SamplerParams p_;
+  std::mt19937_64 rng_;
+  std::vector<Cand> cands_;
+  std::vector<float> probs_;
+};
+
+int32_t argmax(std::span<const float> logits);
+
+}  // namespace zen::engine

@@ -1,0 +1,26 @@
+// `zen`: run, inspect, benchmark and make models from the command line.
+#include <cstdio>
+#include <exception>
+
+#include "node/cli.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"zen: run large language models on the devices you own"};
+  app.require_subcommand(1);
+  zen::cli::add_run(app);
+  zen::cli::add_logits(app);
+  zen::cli::add_info(app);
+  zen::cli::add_bench(app);
+  zen::cli::add_synth(app);
+  zen::cli::add_quantize(app);
+  zen::cli::add_tokenize(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "zen: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
