@@ -45,7 +45,7 @@ struct GemmQ8_0 {
   using W = SignedW;
   using X = Q8X;
   static constexpr int64_t kStep = QK8_0;
-  static constexpr size_t kStepBytes = sizeof(BlockQ8_0);
+  static constexpr size_t kWBytes = sizeof(BlockQ8_0), kXBytes = sizeof(BlockQ8_0);  // per step
   static constexpr bool kF16Tail = false;
   static W load_w(const uint8_t* p) {
     const auto* b = reinterpret_cast<const BlockQ8_0*>(p);
@@ -63,7 +63,7 @@ struct GemmQ4_0 {
   using W = SignedW;
   using X = Q8X;
   static constexpr int64_t kStep = QK4_0;
-  static constexpr size_t kStepBytes = sizeof(BlockQ4_0);
+  static constexpr size_t kWBytes = sizeof(BlockQ4_0), kXBytes = sizeof(BlockQ8_0);
   static constexpr bool kF16Tail = false;
   static W load_w(const uint8_t* p) {
     const auto* b = reinterpret_cast<const BlockQ4_0*>(p);
@@ -80,7 +80,7 @@ struct GemmF16 {
   using W = __m256;
   using X = __m256;
   static constexpr int64_t kStep = 8;
-  static constexpr size_t kStepBytes = 16;
+  static constexpr size_t kWBytes = 16, kXBytes = 16;
   static constexpr bool kF16Tail = true;  // rows need not be a multiple of 8
   static __m256 load_w(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static __m256 load_x(const uint8_t* p) { return load_w(p); }
@@ -104,11 +104,11 @@ void tile(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, f
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
   const int64_t steps = n / K::kStep;
   for (int64_t s = 0; s < steps; ++s) {
-    const size_t off = static_cast<size_t>(s) * K::kStepBytes;
+    const size_t woff = static_cast<size_t>(s) * K::kWBytes, xoff = static_cast<size_t>(s) * K::kXBytes;
     typename K::X xv[NR];
-    for (int j = 0; j < NR; ++j) xv[j] = K::load_x(x + j * xs + off);
+    for (int j = 0; j < NR; ++j) xv[j] = K::load_x(x + j * xs + xoff);
     for (int i = 0; i < MR; ++i) {
-      const typename K::W wv = K::load_w(w + i * ws + off);
+      const typename K::W wv = K::load_w(w + i * ws + woff);
       for (int j = 0; j < NR; ++j) acc[i][j] = K::madd(acc[i][j], wv, xv[j]);
     }
   }
