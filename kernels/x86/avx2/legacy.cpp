@@ -128,86 +128,84 @@ void quantize_q8_1(const float* src, void* dst, int64_t n) {
 
 // ---- Dot products: per block, eight int32 partial sums scaled by d_w * d_x ----
 
-float vec_dot_q8_0(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const BlockQ8_0*>(vw);
-  const auto* x = static_cast<const BlockQ8_0*>(vx);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / QK8_0; ++b) {
-    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
-    const __m256i p = dot_s8s8(load32(w[b].qs), load32(x[b].qs));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-  }
-  return hsum(acc);
-}
+// Q8_0 . Q8_0 and Q8_1 . Q8_1.
+template <class Block>
+struct DotQ8 {
+  using WB = Block;
+  using XB = Block;
+  static constexpr bool kOffset = false;
+  static __m256i isum(const WB& w, const XB& x) { return dot_s8s8(load32(w.qs), load32(x.qs)); }
+};
 
-float vec_dot_q8_1(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const BlockQ8_1*>(vw);
-  const auto* x = static_cast<const BlockQ8_1*>(vx);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / QK8_1; ++b) {
-    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
-    const __m256i p = dot_s8s8(load32(w[b].qs), load32(x[b].qs));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+struct DotQ4_0 {
+  using WB = BlockQ4_0;
+  using XB = BlockQ8_0;
+  static constexpr bool kOffset = false;
+  static __m256i isum(const WB& w, const XB& x) {
+    return dot_s8s8(_mm256_sub_epi8(unpack_nibbles(w.qs), _mm256_set1_epi8(8)), load32(x.qs));
   }
-  return hsum(acc);
-}
+};
 
-float vec_dot_q4_0(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const BlockQ4_0*>(vw);
-  const auto* x = static_cast<const BlockQ8_0*>(vx);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / QK4_0; ++b) {
-    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
-    const __m256i q = _mm256_sub_epi8(unpack_nibbles(w[b].qs), _mm256_set1_epi8(8));
-    const __m256i p = dot_s8s8(q, load32(x[b].qs));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-  }
-  return hsum(acc);
-}
+struct DotQ4_1 {
+  using WB = BlockQ4_1;
+  using XB = BlockQ8_1;
+  static constexpr bool kOffset = true;
+  static __m256i isum(const WB& w, const XB& x) { return dot_u8s8(unpack_nibbles(w.qs), load32(x.qs)); }
+};
 
-float vec_dot_q4_1(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const BlockQ4_1*>(vw);
-  const auto* x = static_cast<const BlockQ8_1*>(vx);
-  __m256 acc = _mm256_setzero_ps();
-  float offsets = 0.0f;
-  for (int64_t b = 0; b < n / QK4_1; ++b) {
-    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
-    offsets += half_to_float(w[b].m) * half_to_float(x[b].s);
-    const __m256i p = dot_u8s8(unpack_nibbles(w[b].qs), load32(x[b].qs));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-  }
-  return hsum(acc) + offsets;
-}
-
-float vec_dot_q5_0(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const BlockQ5_0*>(vw);
-  const auto* x = static_cast<const BlockQ8_0*>(vx);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / QK5_0; ++b) {
-    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
+struct DotQ5_0 {
+  using WB = BlockQ5_0;
+  using XB = BlockQ8_0;
+  static constexpr bool kOffset = false;
+  static __m256i isum(const WB& w, const XB& x) {
     // q - 16 as a signed byte: a nibble whose fifth bit is clear gets 0xF0 (i.e. minus 16).
-    const __m256i high = _mm256_andnot_si256(bits_to_bytes(w[b].qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
-    const __m256i q = _mm256_or_si256(unpack_nibbles(w[b].qs), high);
-    const __m256i p = dot_s8s8(q, load32(x[b].qs));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    const __m256i high = _mm256_andnot_si256(bits_to_bytes(w.qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
+    return dot_s8s8(_mm256_or_si256(unpack_nibbles(w.qs), high), load32(x.qs));
   }
-  return hsum(acc);
+};
+
+struct DotQ5_1 {
+  using WB = BlockQ5_1;
+  using XB = BlockQ8_1;
+  static constexpr bool kOffset = true;
+  static __m256i isum(const WB& w, const XB& x) {
+    const __m256i high = _mm256_and_si256(bits_to_bytes(w.qh), _mm256_set1_epi8(0x10));
+    return dot_u8s8(_mm256_or_si256(unpack_nibbles(w.qs), high), load32(x.qs));
+  }
+};
+
+// m_w * s_x of one block (the offset formats only).
+template <class K>
+float block_offset(const typename K::WB& w, const typename K::XB& x) {
+  if constexpr (K::kOffset) return half_to_float(w.m) * half_to_float(x.s);
+  return 0.0f;
 }
 
-float vec_dot_q5_1(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const BlockQ5_1*>(vw);
-  const auto* x = static_cast<const BlockQ8_1*>(vx);
-  __m256 acc = _mm256_setzero_ps();
+template <class K>
+__m256 scaled(const typename K::WB& w, const typename K::XB& x, __m256 acc) {
+  const __m256 d = _mm256_set1_ps(half_to_float(w.d) * half_to_float(x.d));
+  return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(K::isum(w, x)), acc);
+}
+
+// Two accumulators so that consecutive blocks do not wait on each other's FMA.
+template <class K>
+float vec_dot(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const typename K::WB*>(vw);
+  const auto* x = static_cast<const typename K::XB*>(vx);
+  const int64_t nb = n / 32;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   float offsets = 0.0f;
-  for (int64_t b = 0; b < n / QK5_1; ++b) {
-    const __m256 d = _mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d));
-    offsets += half_to_float(w[b].m) * half_to_float(x[b].s);
-    const __m256i high = _mm256_and_si256(bits_to_bytes(w[b].qh), _mm256_set1_epi8(0x10));
-    const __m256i q = _mm256_or_si256(unpack_nibbles(w[b].qs), high);
-    const __m256i p = dot_u8s8(q, load32(x[b].qs));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    acc0 = scaled<K>(w[b], x[b], acc0);
+    acc1 = scaled<K>(w[b + 1], x[b + 1], acc1);
+    offsets += block_offset<K>(w[b], x[b]) + block_offset<K>(w[b + 1], x[b + 1]);
   }
-  return hsum(acc) + offsets;
+  if (b < nb) {
+    acc0 = scaled<K>(w[b], x[b], acc0);
+    offsets += block_offset<K>(w[b], x[b]);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1)) + offsets;
 }
 
 }  // namespace
@@ -215,12 +213,12 @@ float vec_dot_q5_1(int64_t n, const void* vw, const void* vx) {
 void fill_legacy_avx2(OpsTable& t) {
   slot(t, DType::Q8_0).quantize = quantize_q8_0;
   slot(t, DType::Q8_1).quantize = quantize_q8_1;
-  slot(t, DType::Q8_0).vec_dot = vec_dot_q8_0;
-  slot(t, DType::Q8_1).vec_dot = vec_dot_q8_1;
-  slot(t, DType::Q4_0).vec_dot = vec_dot_q4_0;
-  slot(t, DType::Q4_1).vec_dot = vec_dot_q4_1;
-  slot(t, DType::Q5_0).vec_dot = vec_dot_q5_0;
-  slot(t, DType::Q5_1).vec_dot = vec_dot_q5_1;
+  slot(t, DType::Q8_0).vec_dot = vec_dot<DotQ8<BlockQ8_0>>;
+  slot(t, DType::Q8_1).vec_dot = vec_dot<DotQ8<BlockQ8_1>>;
+  slot(t, DType::Q4_0).vec_dot = vec_dot<DotQ4_0>;
+  slot(t, DType::Q4_1).vec_dot = vec_dot<DotQ4_1>;
+  slot(t, DType::Q5_0).vec_dot = vec_dot<DotQ5_0>;
+  slot(t, DType::Q5_1).vec_dot = vec_dot<DotQ5_1>;
   avx2_legacy::fill_float(t);
   avx2_legacy::fill_gemm(t);
 }
