@@ -1,0 +1,60 @@
+// The seam at the network boundary: node/ and sim/ talk to peers only through
+// Link. AsioLink (asio_link.h) is the real one; FakeLink (fake_link.h) runs in
+// process with injected latency, bandwidth, drops, stalls and disconnects.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "transport/messages.h"
+
+namespace zen::transport {
+
+enum class SendResult {
+  ok,          // queued; will be written in order
+  queue_full,  // backpressure: the bounded send queue has no room; retry later (nothing was queued)
+  too_large,   // the encoded message exceeds the frame cap; it can never be sent
+  closed,      // the link is closed or closing
+};
+std::string_view send_result_name(SendResult r);
+
+struct LinkStats {
+  uint64_t bytes_sent = 0;      // on the wire, framing and tags included
+  uint64_t bytes_received = 0;
+  uint64_t messages_sent = 0;
+  uint64_t messages_received = 0;
+  uint64_t queued_bytes = 0;    // accepted by send() but not yet written
+  uint64_t sends_refused = 0;   // queue_full results
+  double rtt_us = 0;            // last keepalive round trip, 0 before the first
+  double rtt_us_smoothed = 0;   // EWMA (1/8) of rtt_us
+};
+
+struct LinkHandlers {
+  // Called on the link's io thread, in order. Must not block: move the message
+  // to a compute thread (e.g. asio::post to a pool) and return.
+  std::function<void(Message&&)> on_message;
+  // Called exactly once, on the io thread, with a human-readable reason.
+  std::function<void(const std::string& reason)> on_close;
+};
+
+class Link {
+ public:
+  virtual ~Link() = default;
+  // Installs handlers and starts reading. Call once.
+  virtual void start(LinkHandlers handlers) = 0;
+  // Any thread. Encodes (and encrypts) on the calling thread, queues for the io thread.
+  virtual SendResult send(const Message& m) = 0;
+  // Any thread, idempotent: sends a Goodbye with the reason, then closes. on_close
+  // receives "closed locally: <reason>".
+  virtual void close(const std::string& reason) = 0;
+  // Receive-side backpressure: while paused no frames are read (TCP pushes back on the peer).
+  virtual void pause_receive(bool paused) = 0;
+  virtual LinkStats stats() const = 0;
+  virtual bool is_open() const = 0;
+  // The peer's static key, proven in the handshake.
+  virtual const PublicKey& peer_key() const = 0;
+  virtual std::string peer_address() const = 0;
+};
+
+}  // namespace zen::transport
