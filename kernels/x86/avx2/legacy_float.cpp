@@ -80,47 +80,35 @@ void quantize_bf16(const float* src, void* dst, int64_t n) {
   for (; i < n; ++i) y[i] = bf16_from_float_scalar(src[i]);
 }
 
-// ---- Dot products ----
+// ---- Dot products: four 8-lane accumulators, then single vectors, then a scalar tail ----
 
-float vec_dot_f32(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const float*>(vw);
-  const auto* x = static_cast<const float*>(vx);
+struct F32Elems {
+  using T = float;
+  static __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+  static float one(float v) { return v; }
+};
+struct F16Elems {
+  using T = uint16_t;
+  static __m256 load8(const uint16_t* p) { return load_f16x8(p); }
+  static float one(uint16_t v) { return _cvtsh_ss(v); }
+};
+struct BF16Elems {
+  using T = uint16_t;
+  static __m256 load8(const uint16_t* p) { return load_bf16x8(p); }
+  static float one(uint16_t v) { return bf16_scalar(v); }
+};
+
+template <class E>
+float vec_dot(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const typename E::T*>(vw);
+  const auto* x = static_cast<const typename E::T*>(vx);
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8 * k), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
-  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc[0]);
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(E::load8(w + i + 8 * k), E::load8(x + i + 8 * k), acc[k]);
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(E::load8(w + i), E::load8(x + i), acc[0]);
   float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; ++i) sum += w[i] * x[i];
-  return sum;
-}
-
-float vec_dot_f16(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const uint16_t*>(vw);
-  const auto* x = static_cast<const uint16_t*>(vx);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm256_fmadd_ps(load_f16x8(w + i + 8 * k), load_f16x8(x + i + 8 * k), acc[k]);
-  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load_f16x8(w + i), load_f16x8(x + i), acc[0]);
-  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; ++i) sum += _cvtsh_ss(w[i]) * _cvtsh_ss(x[i]);
-  return sum;
-}
-
-float vec_dot_bf16(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const uint16_t*>(vw);
-  const auto* x = static_cast<const uint16_t*>(vx);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm256_fmadd_ps(load_bf16x8(w + i + 8 * k), load_bf16x8(x + i + 8 * k), acc[k]);
-  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load_bf16x8(w + i), load_bf16x8(x + i), acc[0]);
-  float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; ++i) sum += bf16_scalar(w[i]) * bf16_scalar(x[i]);
+  for (; i < n; ++i) sum += E::one(w[i]) * E::one(x[i]);
   return sum;
 }
 
@@ -128,15 +116,15 @@ float vec_dot_bf16(int64_t n, const void* vw, const void* vx) {
 
 namespace avx2_legacy {
 void fill_float(OpsTable& t) {
-  slot(t, DType::F32).vec_dot = vec_dot_f32;
+  slot(t, DType::F32).vec_dot = vec_dot<F32Elems>;
   TypeOps& f16 = slot(t, DType::F16);
   f16.dequantize = dequantize_f16;
   f16.quantize = quantize_f16;
-  f16.vec_dot = vec_dot_f16;
+  f16.vec_dot = vec_dot<F16Elems>;
   TypeOps& bf16 = slot(t, DType::BF16);
   bf16.dequantize = dequantize_bf16;
   bf16.quantize = quantize_bf16;
-  bf16.vec_dot = vec_dot_bf16;
+  bf16.vec_dot = vec_dot<BF16Elems>;
 }
 }  // namespace avx2_legacy
 

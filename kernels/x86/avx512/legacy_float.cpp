@@ -70,54 +70,46 @@ void quantize_bf16(const float* src, void* dst, int64_t n) {
   }
 }
 
-// ---- Dot products: four accumulators over 64 elements, then masked 16-element steps ----
-
-float vec_dot_f32(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const float*>(vw);
-  const auto* x = static_cast<const float*>(vx);
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64)
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16 * k), _mm512_loadu_ps(x + i + 16 * k), acc[k]);
-  for (; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : first16(n - i);
-    acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), acc[0]);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-}
-
-float vec_dot_f16(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const uint16_t*>(vw);
-  const auto* x = static_cast<const uint16_t*>(vx);
-  const __mmask16 all = 0xffff;
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64)
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm512_fmadd_ps(f16x16(w + i + 16 * k, all), f16x16(x + i + 16 * k, all), acc[k]);
-  for (; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? all : first16(n - i);
-    acc[0] = _mm512_fmadd_ps(f16x16(w + i, m), f16x16(x + i, m), acc[0]);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-}
+// ---- Dot products: four accumulators over 4 steps, then masked single steps ----
 
 __m512bh bf16x32(const uint16_t* p, __mmask32 m) { return (__m512bh)_mm512_maskz_loadu_epi16(m, p); }
 
-float vec_dot_bf16(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const uint16_t*>(vw);
-  const auto* x = static_cast<const uint16_t*>(vx);
-  const __mmask32 all = 0xffffffffu;
+// One step of each type: 16 floats (F32, F16) or 32 bf16 (two per fp32 lane, VDPBF16PS).
+struct F32Step {
+  using T = float;
+  static constexpr int64_t kWidth = 16;
+  static __m512 madd(__m512 acc, const float* w, const float* x, int64_t left) {
+    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : first16(left);
+    return _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w), _mm512_maskz_loadu_ps(m, x), acc);
+  }
+};
+struct F16Step {
+  using T = uint16_t;
+  static constexpr int64_t kWidth = 16;
+  static __m512 madd(__m512 acc, const uint16_t* w, const uint16_t* x, int64_t left) {
+    const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xffff) : first16(left);
+    return _mm512_fmadd_ps(f16x16(w, m), f16x16(x, m), acc);
+  }
+};
+struct BF16Step {
+  using T = uint16_t;
+  static constexpr int64_t kWidth = 32;
+  static __m512 madd(__m512 acc, const uint16_t* w, const uint16_t* x, int64_t left) {
+    const __mmask32 m = left >= 32 ? static_cast<__mmask32>(0xffffffffu) : first32(left);
+    return _mm512_dpbf16_ps(acc, bf16x32(w, m), bf16x32(x, m));
+  }
+};
+
+template <class S>
+float vec_dot(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const typename S::T*>(vw);
+  const auto* x = static_cast<const typename S::T*>(vx);
+  constexpr int64_t kW = S::kWidth;
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   int64_t i = 0;
-  for (; i + 128 <= n; i += 128)
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm512_dpbf16_ps(acc[k], bf16x32(w + i + 32 * k, all), bf16x32(x + i + 32 * k, all));
-  for (; i < n; i += 32) {
-    const __mmask32 m = n - i >= 32 ? all : first32(n - i);
-    acc[0] = _mm512_dpbf16_ps(acc[0], bf16x32(w + i, m), bf16x32(x + i, m));
-  }
+  for (; i + 4 * kW <= n; i += 4 * kW)
+    for (int k = 0; k < 4; ++k) acc[k] = S::madd(acc[k], w + i + kW * k, x + i + kW * k, kW);
+  for (; i < n; i += kW) acc[0] = S::madd(acc[0], w + i, x + i, n - i);
   return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
 }
 
@@ -125,15 +117,15 @@ float vec_dot_bf16(int64_t n, const void* vw, const void* vx) {
 
 namespace avx512_legacy {
 void fill_float(OpsTable& t) {
-  slot(t, DType::F32).vec_dot = vec_dot_f32;
+  slot(t, DType::F32).vec_dot = vec_dot<F32Step>;
   TypeOps& f16 = slot(t, DType::F16);
   f16.dequantize = dequantize_f16;
   f16.quantize = quantize_f16;
-  f16.vec_dot = vec_dot_f16;
+  f16.vec_dot = vec_dot<F16Step>;
   TypeOps& bf16 = slot(t, DType::BF16);
   bf16.dequantize = dequantize_bf16;
   bf16.quantize = quantize_bf16;
-  bf16.vec_dot = vec_dot_bf16;
+  bf16.vec_dot = vec_dot<BF16Step>;
 }
 }  // namespace avx512_legacy
 
