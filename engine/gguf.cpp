@@ -361,6 +361,9 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
       throw GgufError(path + ": mmap failed: " + std::strerror(e));
     }
     m->data_ = static_cast<const std::byte*>(p);
+    // No read-around: a node touches only its slice, and the header parse must not pull
+    // the whole file in by sequential readahead. Slices prefetch with will_need().
+    m->random_access();
   }
   ::close(fd);
   return m;
@@ -382,6 +385,7 @@ void advise(const std::byte* base, size_t size, size_t offset, size_t len, int a
 
 void MappedFile::will_need(size_t offset, size_t len) const { advise(data_, size_, offset, len, MADV_WILLNEED); }
 void MappedFile::dont_need(size_t offset, size_t len) const { advise(data_, size_, offset, len, MADV_DONTNEED); }
+void MappedFile::random_access() const { advise(data_, size_, 0, size_, MADV_RANDOM); }
 
 std::shared_ptr<GgufModelFile> GgufModelFile::open(const std::string& path, const GgufLimits& limits) {
   auto mf = std::make_shared<GgufModelFile>();

@@ -119,6 +119,9 @@ class MappedFile {
   // Hint that [offset, offset+len) will be read soon / is no longer needed.
   void will_need(size_t offset, size_t len) const;
   void dont_need(size_t offset, size_t len) const;
+  // Turns off the kernel's read-around for the whole map, so that faulting one tensor does
+  // not read its neighbours (a node maps only its slice); will_need then prefetches ranges.
+  void random_access() const;
 
  private:
   MappedFile() = default;

@@ -106,6 +106,7 @@ Weight Model::take(const std::string& name, bool required, int64_t rows, int64_t
   w.mat.cols = cols;
   w.mat.row_stride = kernels::row_bytes(t->type, cols);
   weight_bytes_ += t->bytes;
+  file_->map().will_need(g.data_offset + t->offset, t->bytes);
   return w;
 }
 
@@ -118,6 +119,7 @@ std::shared_ptr<Model> Model::load(std::shared_ptr<GgufModelFile> file, const Sl
   m->file_ = std::move(file);
   const GgufFile& g = m->file_->gguf();
   m->hp_ = Hparams::from_gguf(g);
+
   const Hparams& hp = m->hp_;
   m->first_ = spec.first_layer;
   m->end_ = spec.end_layer < 0 ? static_cast<int>(hp.n_layer) : spec.end_layer;

@@ -1,0 +1,36 @@
+// `zen synth`: writes a random-weight model of any shape (tests, benchmarks, demos).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "engine/quant_mix.h"
+
+namespace zen::engine {
+
+struct SynthParams {
+  std::string arch = "llama";   // llama, qwen2, qwen3
+  int64_t n_embd = 256;
+  int64_t n_layer = 4;
+  int64_t n_head = 8;
+  int64_t n_head_kv = 2;
+  int64_t n_ff = 768;
+  int64_t n_vocab = 512;
+  int64_t n_ctx = 2048;
+  int64_t head_dim = 0;         // 0: n_embd / n_head
+  float rope_freq_base = 10000;
+  bool tied_output = false;
+  Mix mix = Mix::F32;
+  uint64_t seed = 1234;
+  std::string vocab_from;       // copy tokenizer.* keys from this GGUF (else a synthetic SPM vocab)
+  std::string name;             // general.name (default describes the shape)
+  int threads = 1;
+};
+
+// Writes the model. Weights: matrices 0.02 * N(0,1), norm weights 1 + 0.1 * N(0,1),
+// biases 0.1 * N(0,1); each tensor has its own RNG stream derived from the seed and its
+// name, so the file is deterministic for a given seed.
+void write_synth_model(const SynthParams& p, const std::string& path,
+                       const std::function<void(size_t done, size_t total)>& progress = {});
+
+}  // namespace zen::engine
