@@ -8,59 +8,14 @@
 //
 // ODR safety: compiled with AVX-512 flags; no inline or template functions shared with other
 // files are instantiated here (helpers are in an anonymous namespace, fp16 via _cvtsh_ss).
-#include <immintrin.h>
-
-// GCC 12 reports its own _mm512_undefined_*() placeholders (inside _mm512_cvtepi32_ps,
-// _mm512_inserti64x4, _mm512_reduce_add_ps) as uninitialized: a known false positive.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include <cstring>
 
 #include "kernels/ops.h"
+#include "kernels/quant_k_avx512.h"
 #include "kernels/quant_k_x86.h"
 
 namespace zen::kernels {
 namespace kq_avx512 {
-namespace {
-
-__m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-__m512i load512(const void* p) { return _mm512_loadu_si512(p); }
-
-// 16-bit lanes 0..15 = a, 16..31 = b (shift counts for the two halves of a broadcast).
-__m512i halves_i16(short a, short b) { return _mm512_inserti64x4(_mm512_set1_epi16(a), _mm256_set1_epi16(b), 1); }
-
-// Permutation indices: 16-bit lane i -> first + i / 16 (two sub-blocks of 32 per 64 weights).
-__m512i idx_by_32(int first) {
-  return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(first)), _mm256_set1_epi16(static_cast<short>(first + 1)), 1);
-}
-// 16-bit lane i -> first + i / 8 (four sub-blocks of 16 per 64 weights).
-__m512i idx_by_16(int first) {
-  const __m512i base = _mm512_set_epi64(0x0003000300030003LL, 0x0003000300030003LL, 0x0002000200020002LL, 0x0002000200020002LL,
-                                        0x0001000100010001LL, 0x0001000100010001LL, 0, 0);
-  return _mm512_add_epi16(base, _mm512_set1_epi16(static_cast<short>(first)));
-}
-
-// Q4_K/Q5_K 12-byte scale field -> bytes 0..7: the 8 six-bit scales, bytes 8..15: the 8 mins.
-__m128i k4_scales_mins(const uint8_t* packed) {
-  uint32_t a[3];
-  std::memcpy(a, packed, 12);
-  const uint32_t s_lo = a[0] & 0x3f3f3f3fu;
-  const uint32_t m_lo = a[1] & 0x3f3f3f3fu;
-  const uint32_t s_hi = (a[2] & 0x0f0f0f0fu) | ((a[0] >> 2) & 0x30303030u);
-  const uint32_t m_hi = ((a[2] >> 4) & 0x0f0f0f0fu) | ((a[1] >> 2) & 0x30303030u);
-  return _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(s_hi), static_cast<int>(s_lo));
-}
-
-float hsum128(__m128 s) {
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-}  // namespace
 
 void quantize_q8_K(const float* src, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_K*>(dst);
@@ -98,8 +53,6 @@ void quantize_q8_K(const float* src, void* dst, int64_t n) {
 float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ4_K*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m512i nibble_shift = halves_i16(0, 4);  // low nibbles -> lanes 0..31, high -> 32..63
   __m512 acc = _mm512_setzero_ps();
   __m128 acc_min = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
@@ -107,17 +60,13 @@ float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
     const __m512 d = _mm512_set1_ps(dx * _cvtsh_ss(w[b].d));
     const __m128i sm = k4_scales_mins(w[b].scales);
     // mins: sum over sub-blocks j of m_j * (sum of the 32 activations of j)
-    const __m256i bs = load256(x[b].bsums);
-    const __m128i bs32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-    const __m128i mprod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bs32);
+    const __m128i mprod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bsums_by_32(x[b].bsums));
     acc_min = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].dmin)), _mm_cvtepi32_ps(mprod), acc_min);
 
     const __m512i sc = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));  // 8 int16 scales
     __m512i sumi = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {  // elements 64j .. 64j+63 = sub-blocks 2j, 2j+1
-      const __m512i q = _mm512_broadcast_i64x4(load256(w[b].qs + 32 * j));
-      const __m512i v = _mm512_and_si512(_mm512_srlv_epi16(q, nibble_shift), m4);
-      const __m512i p = _mm512_maddubs_epi16(v, load512(x[b].qs + 64 * j));
+      const __m512i p = _mm512_maddubs_epi16(q4_levels(w[b].qs, j), load512(x[b].qs + 64 * j));
       sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(idx_by_32(2 * j), sc));
     }
     acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc);
@@ -128,10 +77,6 @@ float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
 float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ6_K*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m512i m30 = _mm512_set1_epi8(0x30);
-  const __m512i up_lo = halves_i16(4, 2);    // qh bit pairs 0 and 1 -> bits 4..5
-  const __m512i down_hi = halves_i16(0, 2);  // qh bit pairs 2 and 3 -> bits 4..5
   __m512 acc = _mm512_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const __m512 d = _mm512_set1_ps(x[b].d * _cvtsh_ss(w[b].d));
@@ -141,14 +86,8 @@ float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load256(x[b].bsums)), 5);
     __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(offset));
     for (int h = 0; h < 2; ++h) {  // 128 elements: ql[64h..64h+63], qh[32h..32h+31]
-      const __m512i ql = load512(w[b].ql + 64 * h);
-      const __m512i qh = _mm512_broadcast_i64x4(load256(w[b].qh + 32 * h));
-      // bytes 0..31 of ql carry elements l (low nibble) and l+64 (high); bytes 32..63: l+32, l+96
-      const __m512i lo = _mm512_ternarylogic_epi32(_mm512_and_si512(ql, m4), _mm512_sllv_epi16(qh, up_lo), m30, 0xf8);
-      const __m512i hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
-                                                   _mm512_srlv_epi16(qh, down_hi), m30, 0xf8);
-      const __m512i p0 = _mm512_maddubs_epi16(lo, load512(x[b].qs + 128 * h));
-      const __m512i p1 = _mm512_maddubs_epi16(hi, load512(x[b].qs + 128 * h + 64));
+      const __m512i p0 = _mm512_maddubs_epi16(q6_levels(w[b].ql, w[b].qh, h, 0), load512(x[b].qs + 128 * h));
+      const __m512i p1 = _mm512_maddubs_epi16(q6_levels(w[b].ql, w[b].qh, h, 1), load512(x[b].qs + 128 * h + 64));
       sumi = _mm512_dpwssd_epi32(sumi, p0, _mm512_permutexvar_epi16(idx_by_16(8 * h), sc));
       sumi = _mm512_dpwssd_epi32(sumi, p1, _mm512_permutexvar_epi16(idx_by_16(8 * h + 4), sc));
     }
@@ -167,8 +106,10 @@ void fill_kquants_avx512(OpsTable& t) {
   slots[static_cast<size_t>(DType::Q2_K)].vec_dot = kq_avx512::vec_dot_q2_K;
   slots[static_cast<size_t>(DType::Q3_K)].vec_dot = kq_avx512::vec_dot_q3_K;
   slots[static_cast<size_t>(DType::Q4_K)].vec_dot = kq_avx512::vec_dot_q4_K;
+  slots[static_cast<size_t>(DType::Q4_K)].gemm = kq_avx512::gemm_q4_K;
   slots[static_cast<size_t>(DType::Q5_K)].vec_dot = kq_avx512::vec_dot_q5_K;
   slots[static_cast<size_t>(DType::Q6_K)].vec_dot = kq_avx512::vec_dot_q6_K;
+  slots[static_cast<size_t>(DType::Q6_K)].gemm = kq_avx512::gemm_q6_K;
 }
 
 }  // namespace zen::kernels

@@ -1,0 +1,120 @@
+// AVX-512 (VNNI) gemm tiles for Q4_K and Q6_K weights x Q8_K activations (prompt processing).
+// A register tile of up to 4 weight rows x 4 activation rows: per super-block each weight row is
+// unpacked once (4 vectors of 64 levels + 4 scale vectors) and reused for every activation row;
+// each (row, activation) pair keeps one float accumulator. Results equal vec_dot up to float
+// summation order.
+#include "kernels/quant_k_avx512.h"
+#include "kernels/quant_k_x86.h"
+#include "kernels/types.h"
+
+namespace zen::kernels::kq_avx512 {
+namespace {
+
+using TileFn = void (*)(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy);
+
+template <int R, int C>
+void tile_q4_K(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
+  __m512 acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ8_K* xb[C];
+    __m128i bs32[C];
+    for (int c = 0; c < C; ++c) {
+      xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
+      bs32[c] = bsums_by_32(xb[c]->bsums);
+    }
+    for (int r = 0; r < R; ++r) {
+      const BlockQ4_K* wb = reinterpret_cast<const BlockQ4_K*>(w + ws * r) + b;
+      const __m128i sm = k4_scales_mins(wb->scales);
+      const __m512i sc = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));
+      const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+      __m512i v[4], s[4];
+      for (int j = 0; j < 4; ++j) {
+        v[j] = q4_levels(wb->qs, j);
+        s[j] = _mm512_permutexvar_epi16(idx_by_32(2 * j), sc);
+      }
+      const float dw = _cvtsh_ss(wb->d), dmw = _cvtsh_ss(wb->dmin);
+      for (int c = 0; c < C; ++c) {
+        __m512i sumi = _mm512_setzero_si512();
+        for (int j = 0; j < 4; ++j)
+          sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v[j], load512(xb[c]->qs + 64 * j)), s[j]);
+        const float dx = xb[c]->d;
+        acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(dw * dx), _mm512_cvtepi32_ps(sumi), acc[r][c]);
+        const __m128i mprod = _mm_madd_epi16(mins, bs32[c]);
+        acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(-dmw * dx), _mm512_cvtepi32_ps(_mm512_zextsi128_si512(mprod)), acc[r][c]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) y[ldy * c + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+template <int R, int C>
+void tile_q6_K(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
+  __m512 acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ8_K* xb[C];
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
+    for (int r = 0; r < R; ++r) {
+      const BlockQ6_K* wb = reinterpret_cast<const BlockQ6_K*>(w + ws * r) + b;
+      const __m256i sc16 = _mm256_cvtepi8_epi16(load128(wb->scales));
+      const __m512i sc = _mm512_zextsi256_si512(sc16);
+      __m512i v[4], s[4];
+      for (int k = 0; k < 4; ++k) {  // elements 64k .. 64k+63
+        v[k] = q6_levels(wb->ql, wb->qh, k / 2, k % 2);
+        s[k] = _mm512_permutexvar_epi16(idx_by_16(4 * k), sc);
+      }
+      const float dw = _cvtsh_ss(wb->d);
+      for (int c = 0; c < C; ++c) {
+        // levels are q + 32: start from -32 * sum_j sc_j * bsum_j
+        const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load256(xb[c]->bsums)), 5);
+        __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(offset));
+        for (int k = 0; k < 4; ++k)
+          sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v[k], load512(xb[c]->qs + 64 * k)), s[k]);
+        acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(dw * xb[c]->d), _mm512_cvtepi32_ps(sumi), acc[r][c]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) y[ldy * c + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+// Walks the nr x nc output in tiles of 4 x 4, with smaller tiles at the edges.
+void run_tiles(const TileFn (&tiles)[4][4], int64_t n, int64_t nr, int64_t nc, const void* w, size_t ws, const void* x,
+               size_t xs, float* y, size_t ldy) {
+  const auto* wp = static_cast<const uint8_t*>(w);
+  const auto* xp = static_cast<const uint8_t*>(x);
+  const int64_t nb = n / QK_K;
+  for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+    const int64_t cn = nc - c0 < 4 ? nc - c0 : 4;
+    for (int64_t r0 = 0; r0 < nr; r0 += 4) {
+      const int64_t rn = nr - r0 < 4 ? nr - r0 : 4;
+      tiles[rn - 1][cn - 1](nb, wp + ws * static_cast<size_t>(r0), ws, xp + xs * static_cast<size_t>(c0), xs,
+                            y + ldy * static_cast<size_t>(c0) + static_cast<size_t>(r0), ldy);
+    }
+  }
+}
+
+#define ZEN_TILE_ROW(f, R) {f<R, 1>, f<R, 2>, f<R, 3>, f<R, 4>}
+constexpr TileFn kTilesQ4K[4][4] = {ZEN_TILE_ROW(tile_q4_K, 1), ZEN_TILE_ROW(tile_q4_K, 2), ZEN_TILE_ROW(tile_q4_K, 3),
+                                    ZEN_TILE_ROW(tile_q4_K, 4)};
+constexpr TileFn kTilesQ6K[4][4] = {ZEN_TILE_ROW(tile_q6_K, 1), ZEN_TILE_ROW(tile_q6_K, 2), ZEN_TILE_ROW(tile_q6_K, 3),
+                                    ZEN_TILE_ROW(tile_q6_K, 4)};
+#undef ZEN_TILE_ROW
+
+}  // namespace
+
+void gemm_q4_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
+               float* y, size_t ldy) {
+  run_tiles(kTilesQ4K, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+}
+
+void gemm_q6_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
+               float* y, size_t ldy) {
+  run_tiles(kTilesQ6K, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+}
+
+}  // namespace zen::kernels::kq_avx512
