@@ -275,6 +275,87 @@ struct GemmBF16 {
   static __m512 madd(__m512 acc, __m512bh w, __m512bh x) { return _mm512_dpbf16_ps(acc, w, x); }
 };
 
+// ---- Q8_0 in llama.cpp's summation order ----
+// Q8_0 is the format where results are most sensitive to float order (its quantization noise
+// is small, so a flipped activation rounding downstream is visible). These kernels keep the
+// reference's order exactly: per block, eight int32 lanes of four products each, one FMA into
+// an 8-lane float accumulator per block in sequence, then a fixed horizontal sum.
+
+float hsum8(__m256 v) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// Signed x signed bytes via VNNI: |w| (unsigned) times sign(w) * x.
+__m256 q8_lanes(const int8_t* w, const int8_t* x) {
+  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a)));
+}
+
+float vec_dot_q8_0_ordered(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const BlockQ8_0*>(vw);
+  const auto* x = static_cast<const BlockQ8_0*>(vx);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / 32; ++b)
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d)), q8_lanes(w[b].qs, x[b].qs), acc);
+  return hsum8(acc);
+}
+
+template <int MR, int NR>
+void tile_q8_0_ordered(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
+  __m256 acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const BlockQ8_0* xb[NR];
+    for (int j = 0; j < NR; ++j) xb[j] = reinterpret_cast<const BlockQ8_0*>(x + j * xs) + b;
+    for (int i = 0; i < MR; ++i) {
+      const BlockQ8_0* wb = reinterpret_cast<const BlockQ8_0*>(w + i * ws) + b;
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb->qs));
+      const __m256i ua = _mm256_sign_epi8(a, a);
+      const float dw = half_to_float(wb->d);
+      for (int j = 0; j < NR; ++j) {
+        const __m256i bx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j]->qs));
+        const __m256 lanes =
+            _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ua, _mm256_sign_epi8(bx, a)));
+        acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half_to_float(xb[j]->d)), lanes, acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) y[j * ldy + i] = hsum8(acc[i][j]);
+}
+
+template <int MR>
+void band_q8_0_ordered(int64_t n, int64_t nc, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
+                       size_t ldy) {
+  int64_t j = 0;
+  for (; j + 4 <= nc; j += 4) tile_q8_0_ordered<MR, 4>(n, w, ws, x + j * xs, xs, y + j * ldy, ldy);
+  switch (nc - j) {
+    case 3: tile_q8_0_ordered<MR, 3>(n, w, ws, x + j * xs, xs, y + j * ldy, ldy); break;
+    case 2: tile_q8_0_ordered<MR, 2>(n, w, ws, x + j * xs, xs, y + j * ldy, ldy); break;
+    case 1: tile_q8_0_ordered<MR, 1>(n, w, ws, x + j * xs, xs, y + j * ldy, ldy); break;
+    default: break;
+  }
+}
+
+void gemm_q8_0_ordered(int64_t n, int64_t nr, int64_t nc, const void* vw, size_t ws, const void* vx, size_t xs,
+                       float* y, size_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(vw);
+  const auto* x = static_cast<const uint8_t*>(vx);
+  int64_t i = 0;
+  for (; i + 4 <= nr; i += 4) band_q8_0_ordered<4>(n, nc, w + i * ws, ws, x, xs, y + i, ldy);
+  switch (nr - i) {
+    case 3: band_q8_0_ordered<3>(n, nc, w + i * ws, ws, x, xs, y + i, ldy); break;
+    case 2: band_q8_0_ordered<2>(n, nc, w + i * ws, ws, x, xs, y + i, ldy); break;
+    case 1: band_q8_0_ordered<1>(n, nc, w + i * ws, ws, x, xs, y + i, ldy); break;
+    default: break;
+  }
+}
+
 // ---- Tiling ----
 
 // One MR x NR tile: y[j * ldy + i] = dot(w row i, x row j).
@@ -330,13 +411,13 @@ void gemm(int64_t n, int64_t nr, int64_t nc, const void* vw, size_t ws, const vo
 }  // namespace
 
 void fill_legacy_avx512(OpsTable& t) {
-  slot(t, DType::Q8_0).vec_dot = vec_dot<DotQ8<BlockQ8_0>>;
+  slot(t, DType::Q8_0).vec_dot = vec_dot_q8_0_ordered;
   slot(t, DType::Q8_1).vec_dot = vec_dot<DotQ8<BlockQ8_1>>;
   slot(t, DType::Q4_0).vec_dot = vec_dot<DotQ4_0>;
   slot(t, DType::Q4_1).vec_dot = vec_dot<DotQ4_1>;
   slot(t, DType::Q5_0).vec_dot = vec_dot<DotQ5_0>;
   slot(t, DType::Q5_1).vec_dot = vec_dot<DotQ5_1>;
-  slot(t, DType::Q8_0).gemm = gemm<GemmQ8_0>;
+  slot(t, DType::Q8_0).gemm = gemm_q8_0_ordered;
   slot(t, DType::Q4_0).gemm = gemm<GemmQ4_0>;
   slot(t, DType::Q5_0).gemm = gemm<GemmQ5_0>;
   slot(t, DType::F32).gemm = gemm<GemmF32>;
