@@ -5,45 +5,14 @@
 // ODR safety: this file is compiled with -mavx2 -mfma -mf16c. It defines nothing with vague
 // linkage (no inline or template functions shared with other files): helpers live in an
 // anonymous namespace and fp16 goes through the _cvtsh_ss intrinsic.
-#include <immintrin.h>
-
 #include <cstring>
 
 #include "kernels/ops.h"
+#include "kernels/quant_k_avx2.h"
 #include "kernels/quant_k_x86.h"
 
 namespace zen::kernels {
 namespace kq_avx2 {
-namespace {
-
-float hsum_ps(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// Q4_K/Q5_K 12-byte scale field -> bytes 0..7: the 8 six-bit scales, bytes 8..15: the 8 mins.
-__m128i k4_scales_mins(const uint8_t* packed) {
-  uint32_t a[3];
-  std::memcpy(a, packed, 12);
-  const uint32_t s_lo = a[0] & 0x3f3f3f3fu;
-  const uint32_t m_lo = a[1] & 0x3f3f3f3fu;
-  const uint32_t s_hi = (a[2] & 0x0f0f0f0fu) | ((a[0] >> 2) & 0x30303030u);
-  const uint32_t m_hi = ((a[2] >> 4) & 0x0f0f0f0fu) | ((a[1] >> 2) & 0x30303030u);
-  return _mm_set_epi32(static_cast<int>(m_hi), static_cast<int>(m_lo), static_cast<int>(s_hi), static_cast<int>(s_lo));
-}
-
-// Broadcast 16-bit lane k of both 128-bit halves of v to all lanes.
-__m256i bcast_i16(__m256i v, int k) { return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<short>(0x0100 + 0x0202 * k))); }
-
-// int16 vector: lanes 0..7 = sc[a], lanes 8..15 = sc[a + 1] (sign-extended bytes of sc8).
-__m256i scale_pair_i8(__m128i sc8, int a) {
-  const long long lo = 0x0101010101010101LL * a, hi = 0x0101010101010101LL * (a + 1);
-  return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, _mm_set_epi64x(hi, lo)));
-}
-
-}  // namespace
 
 void quantize_q8_K(const float* src, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_K*>(dst);
@@ -108,9 +77,7 @@ float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
     const __m128 dmin = _mm_set1_ps(dx * _cvtsh_ss(w[b].dmin));
     const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(w[b].scales));  // sc0..7 | m0..7 (int16)
     // mins: sum over sub-blocks j of m_j * (sum of the 32 activations of j)
-    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].bsums));
-    const __m128i bs32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-    const __m128i mprod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bs32);
+    const __m128i mprod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), bsums_by_32(x[b].bsums));
     acc_min = _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(mprod), acc_min);
 
     const __m256i sc = _mm256_permute2x128_si256(sm, sm, 0x00);  // scales in both halves
@@ -129,16 +96,12 @@ float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
     }
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc);
   }
-  __m128 m = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
-  m = _mm_add_ss(m, _mm_movehdup_ps(m));
-  return hsum_ps(acc) - _mm_cvtss_f32(m);
+  return hsum_ps(acc) - hsum128(acc_min);
 }
 
 float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ6_K*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
-  const __m256i m30 = _mm256_set1_epi8(0x30);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const __m256 d = _mm256_set1_ps(x[b].d * _cvtsh_ss(w[b].d));
@@ -148,19 +111,12 @@ float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), bs), 5);
     __m256i sumi = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {  // 128 elements: ql[64h..], qh[32h..]
-      const uint8_t* ql = w[b].ql + 64 * h;
       const int8_t* q8 = x[b].qs + 128 * h;
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qh + 32 * h));
-      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
       __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
-      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+      q6_levels(w[b].ql, w[b].qh, h, q);
       for (int k = 0; k < 4; ++k) {  // 32 elements = sub-blocks 8h + 2k, 8h + 2k + 1
         const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k)));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale_pair_i8(sc8, 8 * h + 2 * k)));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, pair_i8(sc8, 8 * h + 2 * k)));
       }
     }
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, offset)), acc);
@@ -178,8 +134,10 @@ void fill_kquants_avx2(OpsTable& t) {
   slots[static_cast<size_t>(DType::Q2_K)].vec_dot = kq_avx2::vec_dot_q2_K;
   slots[static_cast<size_t>(DType::Q3_K)].vec_dot = kq_avx2::vec_dot_q3_K;
   slots[static_cast<size_t>(DType::Q4_K)].vec_dot = kq_avx2::vec_dot_q4_K;
+  slots[static_cast<size_t>(DType::Q4_K)].gemm = kq_avx2::gemm_q4_K;
   slots[static_cast<size_t>(DType::Q5_K)].vec_dot = kq_avx2::vec_dot_q5_K;
   slots[static_cast<size_t>(DType::Q6_K)].vec_dot = kq_avx2::vec_dot_q6_K;
+  slots[static_cast<size_t>(DType::Q6_K)].gemm = kq_avx2::gemm_q6_K;
 }
 
 }  // namespace zen::kernels
