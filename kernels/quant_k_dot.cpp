@@ -16,6 +16,26 @@ int32_t idot(const Q* q, const int8_t* x, int n) {
   return s;
 }
 
+// Q4_K and Q5_K share the super-block arithmetic: 8 sub-blocks of 32 levels, each with a 6-bit
+// scale and min; levels(block, j, q) writes the 32 levels of sub-block j.
+template <typename Block, typename Levels>
+float dot_k4(int64_t n, const Block* w, const BlockQ8_K* x, Levels levels) {
+  float sum = 0.f, sum_min = 0.f;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int32_t isum = 0, msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m, q[32];
+      scale_min_k4(j, w[b].scales, &sc, &m);
+      levels(w[b], j, q);
+      isum += sc * idot(q, x[b].qs + 32 * j, 32);
+      msum += m * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+    }
+    sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
+    sum_min += x[b].d * fp16_to_fp32(w[b].dmin) * static_cast<float>(msum);
+  }
+  return sum - sum_min;
+}
+
 }  // namespace
 
 float vec_dot_q2_K(int64_t n, const void* wv, const void* xv) {
@@ -55,44 +75,19 @@ float vec_dot_q3_K(int64_t n, const void* wv, const void* xv) {
 }
 
 float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
-  const auto* w = static_cast<const BlockQ4_K*>(wv);
-  const auto* x = static_cast<const BlockQ8_K*>(xv);
-  float sum = 0.f, sum_min = 0.f;
-  for (int64_t b = 0; b < n / QK_K; ++b) {
-    int32_t isum = 0, msum = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      scale_min_k4(j, w[b].scales, &sc, &m);
-      uint8_t q[32];
-      for (int l = 0; l < 32; ++l) q[l] = (w[b].qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f;
-      isum += sc * idot(q, x[b].qs + 32 * j, 32);
-      msum += m * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
-    }
-    sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
-    sum_min += x[b].d * fp16_to_fp32(w[b].dmin) * static_cast<float>(msum);
-  }
-  return sum - sum_min;
+  return dot_k4(n, static_cast<const BlockQ4_K*>(wv), static_cast<const BlockQ8_K*>(xv),
+                [](const BlockQ4_K& blk, int j, uint8_t* q) {
+                  for (int l = 0; l < 32; ++l) q[l] = (blk.qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f;
+                });
 }
 
 float vec_dot_q5_K(int64_t n, const void* wv, const void* xv) {
-  const auto* w = static_cast<const BlockQ5_K*>(wv);
-  const auto* x = static_cast<const BlockQ8_K*>(xv);
-  float sum = 0.f, sum_min = 0.f;
-  for (int64_t b = 0; b < n / QK_K; ++b) {
-    int32_t isum = 0, msum = 0;
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      scale_min_k4(j, w[b].scales, &sc, &m);
-      uint8_t q[32];
-      for (int l = 0; l < 32; ++l)
-        q[l] = static_cast<uint8_t>(((w[b].qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f) | (((w[b].qh[l] >> j) & 1) << 4));
-      isum += sc * idot(q, x[b].qs + 32 * j, 32);
-      msum += m * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
-    }
-    sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
-    sum_min += x[b].d * fp16_to_fp32(w[b].dmin) * static_cast<float>(msum);
-  }
-  return sum - sum_min;
+  return dot_k4(n, static_cast<const BlockQ5_K*>(wv), static_cast<const BlockQ8_K*>(xv),
+                [](const BlockQ5_K& blk, int j, uint8_t* q) {
+                  for (int l = 0; l < 32; ++l)
+                    q[l] = static_cast<uint8_t>(((blk.qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f) |
+                                                (((blk.qh[l] >> j) & 1) << 4));
+                });
 }
 
 float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {

@@ -29,16 +29,7 @@ void quantize_q8_K(const float* src, void* dst, int64_t n) {
       std::memset(&blk, 0, sizeof blk);
       continue;
     }
-    // The signed value of the first element with the largest magnitude (as the reference).
-    float max = 0.f;
-    const __m256 va = _mm256_set1_ps(amax);
-    for (int i = 0; i < QK_K; i += 8) {
-      const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(src + i)), va, _CMP_EQ_OQ));
-      if (hit) {
-        max = src[i + __builtin_ctz(static_cast<unsigned>(hit))];
-        break;
-      }
-    }
+    const float max = first_with_magnitude(src, amax);
     const float iscale = -127.f / max;
     const __m256 vs = _mm256_set1_ps(iscale);
     const __m256i v127 = _mm256_set1_epi32(127);

@@ -28,16 +28,7 @@ void quantize_q8_K(const float* src, void* dst, int64_t n) {
       std::memset(&blk, 0, sizeof blk);
       continue;
     }
-    // The signed value of the first element with the largest magnitude (as the reference).
-    float max = 0.f;
-    const __m512 va = _mm512_set1_ps(amax);
-    for (int i = 0; i < QK_K; i += 16) {
-      const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(src + i)), va, _CMP_EQ_OQ);
-      if (hit) {
-        max = src[i + __builtin_ctz(static_cast<unsigned>(hit))];
-        break;
-      }
-    }
+    const float max = first_with_magnitude(src, amax);
     const float iscale = -127.f / max;
     const __m512 vs = _mm512_set1_ps(iscale);
     const __m512i v127 = _mm512_set1_epi32(127);
