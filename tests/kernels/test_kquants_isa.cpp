@@ -96,6 +96,22 @@ TEST(KQuantIsa, Q8KQuantizeIsByteExact) {
   }
 }
 
+TEST(KQuantIsa, WeightQuantizeAndDequantizeMatchScalar) {
+  const std::vector<float> x = gaussian(QK_K * 4, 77, 0.05f);
+  for (DType t : kWeightTypes) {
+    const std::vector<uint8_t> ref = quantize(t, x);
+    std::vector<float> ref_f(x.size());
+    ops(t, Isa::Scalar).dequantize(ref.data(), ref_f.data(), static_cast<int64_t>(x.size()));
+    for (Isa isa : simd_levels()) {
+      SCOPED_TRACE(std::string(type_name(t)) + " " + isa_name(isa));
+      ASSERT_EQ(quantize(t, x, isa), ref);
+      std::vector<float> got(x.size());
+      ops(t, isa).dequantize(ref.data(), got.data(), static_cast<int64_t>(x.size()));
+      ASSERT_EQ(got, ref_f);
+    }
+  }
+}
+
 TEST(KQuantIsa, VecDotMatchesScalarOnQuantizedRows) {
   for (DType t : kWeightTypes)
     for (int64_t nb : {1, 2, 3, 8, 11}) {
