@@ -26,6 +26,12 @@ void scale_min_k4(int j, const uint8_t* packed, uint8_t* scale, uint8_t* min);
 // The 16 signed scales (already minus 32) of a Q3_K 12-byte scale field.
 void q3k_scales(const uint8_t* packed, int8_t* out);
 
+// The 256 levels of one super-block in element order: Q2_K in [0, 3], Q3_K in [-4, 3],
+// Q6_K in [-32, 31].
+void q2k_levels(const BlockQ2_K& b, uint8_t* out);
+void q3k_levels(const BlockQ3_K& b, int8_t* out);
+void q6k_levels(const BlockQ6_K& b, int8_t* out);
+
 void dequantize_q2_K(const void* src, float* dst, int64_t n);
 void dequantize_q3_K(const void* src, float* dst, int64_t n);
 void dequantize_q4_K(const void* src, float* dst, int64_t n);

@@ -1,5 +1,6 @@
 // K-quant -> float conversion (scalar reference). Element order inside a 256-element
-// super-block is GGUF's; see the pack comments in quant_k_quantize.cpp.
+// super-block is GGUF's; see the pack comments in quant_k_quantize.cpp and the level
+// unpackers in quant_k_search.cpp.
 #include "kernels/half.h"
 #include "kernels/quant_k.h"
 
@@ -10,11 +11,11 @@ void dequantize_q2_K(const void* src, float* y, int64_t n) {
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const float d = fp16_to_fp32(x[b].d);
     const float dmin = fp16_to_fp32(x[b].dmin);
+    uint8_t q[QK_K];
+    q2k_levels(x[b], q);
     for (int e = 0; e < QK_K; ++e) {
-      // element e: group e/128, bit pair (e%128)/32, byte e%32 of the group; sub-block e/16
-      const int q = (x[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
       const uint8_t sc = x[b].scales[e / 16];
-      *y++ = d * (sc & 0x0f) * q - dmin * (sc >> 4);
+      *y++ = d * (sc & 0x0f) * q[e] - dmin * (sc >> 4);
     }
   }
 }
@@ -25,11 +26,9 @@ void dequantize_q3_K(const void* src, float* y, int64_t n) {
     const float d = fp16_to_fp32(x[b].d);
     int8_t sc[16];
     q3k_scales(x[b].scales, sc);
-    for (int e = 0; e < QK_K; ++e) {
-      const int low = (x[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-      const int high = (x[b].hmask[e % 32] >> (e / 32)) & 1;
-      *y++ = d * sc[e / 16] * (low - (high ? 0 : 4));
-    }
+    int8_t q[QK_K];
+    q3k_levels(x[b], q);
+    for (int e = 0; e < QK_K; ++e) *y++ = d * sc[e / 16] * q[e];
   }
 }
 
@@ -72,13 +71,9 @@ void dequantize_q6_K(const void* src, float* y, int64_t n) {
   const auto* x = static_cast<const BlockQ6_K*>(src);
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const float d = fp16_to_fp32(x[b].d);
-    for (int e = 0; e < QK_K; ++e) {
-      // element e = 128h + 32k + l: ql byte 64h + 32(k%2) + l, nibble k/2; qh byte 32h + l, pair k
-      const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-      const int low = (x[b].ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0x0f;
-      const int high = (x[b].qh[32 * h + l] >> (2 * k)) & 3;
-      *y++ = d * x[b].scales[e / 16] * ((low | (high << 4)) - 32);
-    }
+    int8_t q[QK_K];
+    q6k_levels(x[b], q);
+    for (int e = 0; e < QK_K; ++e) *y++ = d * x[b].scales[e / 16] * q[e];
   }
 }
 

@@ -45,7 +45,7 @@ float vec_dot_q2_K(int64_t n, const void* wv, const void* xv) {
   for (int64_t b = 0; b < n / QK_K; ++b) {
     int32_t isum = 0, msum = 0;
     uint8_t q[QK_K];
-    for (int e = 0; e < QK_K; ++e) q[e] = (w[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+    q2k_levels(w[b], q);
     for (int j = 0; j < 16; ++j) {
       isum += (w[b].scales[j] & 0x0f) * idot(q + 16 * j, x[b].qs + 16 * j, 16);
       msum += (w[b].scales[j] >> 4) * x[b].bsums[j];
@@ -63,10 +63,7 @@ float vec_dot_q3_K(int64_t n, const void* wv, const void* xv) {
   for (int64_t b = 0; b < n / QK_K; ++b) {
     int8_t sc[16], q[QK_K];
     q3k_scales(w[b].scales, sc);
-    for (int e = 0; e < QK_K; ++e) {
-      const int low = (w[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-      q[e] = static_cast<int8_t>(low - (((w[b].hmask[e % 32] >> (e / 32)) & 1) ? 0 : 4));
-    }
+    q3k_levels(w[b], q);
     int32_t isum = 0;
     for (int j = 0; j < 16; ++j) isum += sc[j] * idot(q + 16 * j, x[b].qs + 16 * j, 16);
     sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
@@ -96,12 +93,7 @@ float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
   float sum = 0.f;
   for (int64_t b = 0; b < n / QK_K; ++b) {
     int8_t q[QK_K];
-    for (int e = 0; e < QK_K; ++e) {
-      const int h = e / 128, k = (e % 128) / 32, l = e % 32;
-      const int low = (w[b].ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0x0f;
-      const int high = (w[b].qh[32 * h + l] >> (2 * k)) & 3;
-      q[e] = static_cast<int8_t>((low | (high << 4)) - 32);
-    }
+    q6k_levels(w[b], q);
     int32_t isum = 0;
     for (int j = 0; j < 16; ++j) isum += w[b].scales[j] * idot(q + 16 * j, x[b].qs + 16 * j, 16);
     sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(isum);
