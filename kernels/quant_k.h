@@ -10,6 +10,9 @@ namespace zen::kernels::kq {
 
 // Round to nearest, ties to even, via the float magic number (valid for |v| < 2^22), as ggml does.
 int nearest_int(float v);
+// Largest |x[i]| over n values; *max_out receives the signed value of the first element with
+// that magnitude (its sign decides the sign of the scale in the reference quantizers).
+float signed_absmax(int n, const float* x, float* max_out);
 
 // Signed symmetric search (ggml "make_qx_quants"): L[i] in [0, 2*nmax) holds q + nmax.
 // rmse_type 1 weights the error by x^2 and tries 18 extra scales; returns the scale.

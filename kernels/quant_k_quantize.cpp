@@ -246,14 +246,8 @@ void quantize_q8_K(const float* src, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_K*>(dst);
   for (int64_t b = 0; b < n / QK_K; ++b, src += QK_K) {
     BlockQ8_K& blk = y[b];
-    float amax = 0.f, max = 0.f;
-    for (int j = 0; j < QK_K; ++j) {
-      const float a = std::fabs(src[j]);
-      if (a > amax) {
-        amax = a;
-        max = src[j];
-      }
-    }
+    float max = 0.f;
+    const float amax = signed_absmax(QK_K, src, &max);
     if (!amax) {
       std::memset(&blk, 0, sizeof blk);
       continue;

@@ -13,7 +13,8 @@ constexpr float kGroupMaxEps = 1e-15f;
 
 inline int clamp_int(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-// Index of the first element with the largest magnitude; its signed value goes to *max_out.
+}  // namespace
+
 float signed_absmax(int n, const float* x, float* max_out) {
   float amax = 0.f, max = 0.f;
   for (int i = 0; i < n; ++i) {
@@ -26,8 +27,6 @@ float signed_absmax(int n, const float* x, float* max_out) {
   *max_out = max;
   return amax;
 }
-
-}  // namespace
 
 int nearest_int(float v) {
   const float shifted = v + 12582912.f;  // 1.5 * 2^23: the mantissa now holds round(v)
