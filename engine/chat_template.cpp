@@ -1,5 +1,6 @@
 #include "engine/chat_template.h"
 
+#include <algorithm>
 #include <functional>
 #include <stdexcept>
 
@@ -217,6 +218,16 @@ std::string render_chat(std::string_view template_name, const std::vector<ChatMe
 
 std::vector<std::string> chat_template_stop_strings(std::string_view template_name) {
   return lookup(template_name).stops;
+}
+
+std::vector<int32_t> chat_template_stop_tokens(std::string_view template_name, const Tokenizer& tok) {
+  std::vector<int32_t> ids = tok.eog_ids();
+  for (const std::string& s : chat_template_stop_strings(template_name)) {
+    if (const int32_t id = tok.find_token(s); id >= 0) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
 }
 
 std::string detect_chat_template_source(std::string_view j) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/gguf.h"
+#include "engine/tokenizer.h"
 
 namespace zen::engine {
 
@@ -38,5 +39,8 @@ bool has_chat_template(const GgufFile& gguf);
 // "simple" the start of the next user line). A chat loop stops on a generated token whose
 // text is one of these, on an end-of-generation token, or when the output ends with one.
 std::vector<std::string> chat_template_stop_strings(std::string_view template_name);
+// The ids a chat loop stops on: the tokenizer's end-of-generation ids plus every stop string
+// that is a single token of this vocabulary. Sorted, without duplicates.
+std::vector<int32_t> chat_template_stop_tokens(std::string_view template_name, const Tokenizer& tok);
 
 }  // namespace zen::engine
