@@ -45,6 +45,14 @@ inline __m512i q4_levels(const uint8_t* qs, int j) {
   return _mm512_and_si512(_mm512_srlv_epi16(q, halves_i16(0, 4)), _mm512_set1_epi8(0x0f));
 }
 
+// Q5_K: adds the fifth bit (16) to the levels of elements 64j .. 64j+63 from q4_levels: bit 2j
+// of qh[l] for the first 32, bit 2j+1 for the next 32.
+inline __m512i q5_high_bits(__m512i levels, const uint8_t* qh, int j) {
+  const __m512i hb = _mm512_broadcast_i64x4(load256(qh));
+  const __mmask64 k = _mm512_test_epi8_mask(hb, halves_i8(static_cast<char>(1 << (2 * j)), static_cast<char>(2 << (2 * j))));
+  return _mm512_mask_add_epi8(levels, k, levels, _mm512_set1_epi8(16));
+}
+
 // Q6_K: the 64 levels (6-bit, stored as q + 32) of elements 128h + 64k .. +63, k in {0, 1}.
 inline __m512i q6_levels(const uint8_t* ql, const uint8_t* qh, int h, int k) {
   const __m512i l = load512(ql + 64 * h);

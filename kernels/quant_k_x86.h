@@ -16,6 +16,8 @@ namespace zen::kernels {
   float vec_dot_q6_K(int64_t n, const void* w, const void* x);                                    \
   void gemm_q4_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, \
                  size_t x_stride, float* y, size_t ldy);                                           \
+  void gemm_q5_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, \
+                 size_t x_stride, float* y, size_t ldy);                                           \
   void gemm_q6_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, \
                  size_t x_stride, float* y, size_t ldy);
 

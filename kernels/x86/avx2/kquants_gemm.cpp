@@ -1,4 +1,4 @@
-// AVX2 gemm tiles for Q4_K and Q6_K weights x Q8_K activations (prompt processing).
+// AVX2 gemm tiles for Q4_K, Q5_K and Q6_K weights x Q8_K activations (prompt processing).
 // With 16 vector registers the tile is 1 weight row x up to 4 activation rows: per super-block
 // the row's levels and scale vectors are unpacked once (into an L1-resident local array) and
 // reused for every activation row. Results equal vec_dot up to float summation order.
@@ -11,12 +11,14 @@ namespace {
 
 using TileFn = void (*)(int64_t nb, const uint8_t* w, const uint8_t* x, size_t xs, float* y, size_t ldy);
 
-template <int C>
-void tile_q4_K(int64_t nb, const uint8_t* w, const uint8_t* x, size_t xs, float* y, size_t ldy) {
-  const __m256i m4 = _mm256_set1_epi8(0x0f);
+// Q4_K, and Q5_K (Block = BlockQ5_K: the fifth bit of each level comes from qh).
+template <typename Block, int C>
+void tile_k4(int64_t nb, const uint8_t* w, const uint8_t* x, size_t xs, float* y, size_t ldy) {
+  constexpr bool kHigh = sizeof(Block) == sizeof(BlockQ5_K);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
   __m256 acc[C];
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
-  const auto* wb = reinterpret_cast<const BlockQ4_K*>(w);
+  const auto* wb = reinterpret_cast<const Block*>(w);
   for (int64_t b = 0; b < nb; ++b) {
     const __m128i sm = k4_scales_mins(wb[b].scales);
     const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
@@ -26,6 +28,11 @@ void tile_q4_K(int64_t nb, const uint8_t* w, const uint8_t* x, size_t xs, float*
       const __m256i q = load256(wb[b].qs + 32 * j);
       v[2 * j] = _mm256_and_si256(q, m4);
       v[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      if constexpr (kHigh) {  // bit 2j (low nibbles) and 2j+1 (high) of qh[l] are worth 16
+        const __m256i hb = load256(wb[b].qh);
+        v[2 * j] = _mm256_or_si256(v[2 * j], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), m1), 4));
+        v[2 * j + 1] = _mm256_or_si256(v[2 * j + 1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), m1), 4));
+      }
       s[2 * j] = bcast_i16(sc, 2 * j);
       s[2 * j + 1] = bcast_i16(sc, 2 * j + 1);
     }
@@ -80,14 +87,20 @@ void run_tiles(const TileFn (&tiles)[4], int64_t n, int64_t nr, int64_t nc, cons
   }
 }
 
-constexpr TileFn kTilesQ4K[4] = {tile_q4_K<1>, tile_q4_K<2>, tile_q4_K<3>, tile_q4_K<4>};
+template <typename Block>
+constexpr TileFn kTilesK4[4] = {tile_k4<Block, 1>, tile_k4<Block, 2>, tile_k4<Block, 3>, tile_k4<Block, 4>};
 constexpr TileFn kTilesQ6K[4] = {tile_q6_K<1>, tile_q6_K<2>, tile_q6_K<3>, tile_q6_K<4>};
 
 }  // namespace
 
 void gemm_q4_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
                float* y, size_t ldy) {
-  run_tiles(kTilesQ4K, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+  run_tiles(kTilesK4<BlockQ4_K>, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+}
+
+void gemm_q5_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
+               float* y, size_t ldy) {
+  run_tiles(kTilesK4<BlockQ5_K>, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
 }
 
 void gemm_q6_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,

@@ -99,6 +99,7 @@ void fill_kquants_avx512(OpsTable& t) {
   slots[static_cast<size_t>(DType::Q4_K)].vec_dot = kq_avx512::vec_dot_q4_K;
   slots[static_cast<size_t>(DType::Q4_K)].gemm = kq_avx512::gemm_q4_K;
   slots[static_cast<size_t>(DType::Q5_K)].vec_dot = kq_avx512::vec_dot_q5_K;
+  slots[static_cast<size_t>(DType::Q5_K)].gemm = kq_avx512::gemm_q5_K;
   slots[static_cast<size_t>(DType::Q6_K)].vec_dot = kq_avx512::vec_dot_q6_K;
   slots[static_cast<size_t>(DType::Q6_K)].gemm = kq_avx512::gemm_q6_K;
 }

@@ -1,4 +1,4 @@
-// AVX-512 (VNNI) gemm tiles for Q4_K and Q6_K weights x Q8_K activations (prompt processing).
+// AVX-512 (VNNI) gemm tiles for Q4_K, Q5_K and Q6_K weights x Q8_K activations (prompt processing).
 // A register tile of up to 4 weight rows x 4 activation rows: per super-block each weight row is
 // unpacked once (4 vectors of 64 levels + 4 scale vectors) and reused for every activation row;
 // each (row, activation) pair keeps one float accumulator. Results equal vec_dot up to float
@@ -12,8 +12,10 @@ namespace {
 
 using TileFn = void (*)(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy);
 
-template <int R, int C>
-void tile_q4_K(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
+// Q4_K, and Q5_K (Block = BlockQ5_K: the fifth bit of each level comes from qh).
+template <typename Block, int R, int C>
+void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
+  constexpr bool kHigh = sizeof(Block) == sizeof(BlockQ5_K);
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
@@ -25,13 +27,14 @@ void tile_q4_K(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t
       bs32[c] = bsums_by_32(xb[c]->bsums);
     }
     for (int r = 0; r < R; ++r) {
-      const BlockQ4_K* wb = reinterpret_cast<const BlockQ4_K*>(w + ws * r) + b;
+      const Block* wb = reinterpret_cast<const Block*>(w + ws * r) + b;
       const __m128i sm = k4_scales_mins(wb->scales);
       const __m512i sc = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));
       const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
       __m512i v[4], s[4];
       for (int j = 0; j < 4; ++j) {
         v[j] = q4_levels(wb->qs, j);
+        if constexpr (kHigh) v[j] = q5_high_bits(v[j], wb->qh, j);
         s[j] = _mm512_permutexvar_epi16(idx_by_32(2 * j), sc);
       }
       const float dw = _cvtsh_ss(wb->d), dmw = _cvtsh_ss(wb->dmin);
@@ -98,18 +101,26 @@ void run_tiles(const TileFn (&tiles)[4][4], int64_t n, int64_t nr, int64_t nc, c
   }
 }
 
-#define ZEN_TILE_ROW(f, R) {f<R, 1>, f<R, 2>, f<R, 3>, f<R, 4>}
-constexpr TileFn kTilesQ4K[4][4] = {ZEN_TILE_ROW(tile_q4_K, 1), ZEN_TILE_ROW(tile_q4_K, 2), ZEN_TILE_ROW(tile_q4_K, 3),
-                                    ZEN_TILE_ROW(tile_q4_K, 4)};
-constexpr TileFn kTilesQ6K[4][4] = {ZEN_TILE_ROW(tile_q6_K, 1), ZEN_TILE_ROW(tile_q6_K, 2), ZEN_TILE_ROW(tile_q6_K, 3),
-                                    ZEN_TILE_ROW(tile_q6_K, 4)};
-#undef ZEN_TILE_ROW
+template <typename Block>
+constexpr TileFn kTilesK4[4][4] = {{tile_k4<Block, 1, 1>, tile_k4<Block, 1, 2>, tile_k4<Block, 1, 3>, tile_k4<Block, 1, 4>},
+                                   {tile_k4<Block, 2, 1>, tile_k4<Block, 2, 2>, tile_k4<Block, 2, 3>, tile_k4<Block, 2, 4>},
+                                   {tile_k4<Block, 3, 1>, tile_k4<Block, 3, 2>, tile_k4<Block, 3, 3>, tile_k4<Block, 3, 4>},
+                                   {tile_k4<Block, 4, 1>, tile_k4<Block, 4, 2>, tile_k4<Block, 4, 3>, tile_k4<Block, 4, 4>}};
+constexpr TileFn kTilesQ6K[4][4] = {{tile_q6_K<1, 1>, tile_q6_K<1, 2>, tile_q6_K<1, 3>, tile_q6_K<1, 4>},
+                                    {tile_q6_K<2, 1>, tile_q6_K<2, 2>, tile_q6_K<2, 3>, tile_q6_K<2, 4>},
+                                    {tile_q6_K<3, 1>, tile_q6_K<3, 2>, tile_q6_K<3, 3>, tile_q6_K<3, 4>},
+                                    {tile_q6_K<4, 1>, tile_q6_K<4, 2>, tile_q6_K<4, 3>, tile_q6_K<4, 4>}};
 
 }  // namespace
 
 void gemm_q4_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
                float* y, size_t ldy) {
-  run_tiles(kTilesQ4K, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+  run_tiles(kTilesK4<BlockQ4_K>, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+}
+
+void gemm_q5_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
+               float* y, size_t ldy) {
+  run_tiles(kTilesK4<BlockQ5_K>, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
 }
 
 void gemm_q6_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,

@@ -76,7 +76,6 @@ float vec_dot_q3_K(int64_t n, const void* wv, const void* xv) {
 float vec_dot_q5_K(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ5_K*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
-  const __m512i sixteen = _mm512_set1_epi8(16);
   __m512 acc = _mm512_setzero_ps();
   __m128 acc_min = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
@@ -88,15 +87,11 @@ float vec_dot_q5_K(int64_t n, const void* wv, const void* xv) {
     const __m128i mprod = _mm_madd_epi16(mn16, bsums_by_32(x[b].bsums));
     acc_min = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].dmin)), _mm_cvtepi32_ps(mprod), acc_min);
     const __m512i sc = _mm512_zextsi128_si512(sc16);
-    const __m512i hb = _mm512_broadcast_i64x4(load256(w[b].qh));
-    __m512i bit = halves_i8(1, 2);  // qh bits 2j (low nibbles) and 2j+1 (high nibbles)
     __m512i sumi = _mm512_setzero_si512();
     for (int j = 0; j < 4; ++j) {
-      __m512i v = q4_levels(w[b].qs, j);
-      v = _mm512_mask_add_epi8(v, _mm512_test_epi8_mask(hb, bit), v, sixteen);
+      const __m512i v = q5_high_bits(q4_levels(w[b].qs, j), w[b].qh, j);
       const __m512i p = _mm512_maddubs_epi16(v, load512(x[b].qs + 64 * j));
       sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(idx_by_32(2 * j), sc));
-      bit = _mm512_slli_epi16(bit, 2);
     }
     acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc);
   }
