@@ -183,10 +183,10 @@ struct PropertyTables {
     }
     for (uint32_t cp = 0xD800; cp <= 0xDFFF; ++cp) flags[cp] |= kControl;
 
-    // Lowercase: candidates are the code points that have case in some class (Lu, Lt, and
-    // the letter-like numbers and symbols such as Roman numerals and circled letters).
+    // Lowercase of the upper- and title-case letters (PCRE2 case-forces letters only; the few
+    // non-letters with a lowercase form are handled in to_lower()).
     ranges.clear();
-    Regex("[\\p{Lu}\\p{Lt}\\p{Nl}\\p{So}]").find_all(all, ranges);
+    Regex("[\\p{Lu}\\p{Lt}]").find_all(all, ranges);
     std::string cand;
     std::vector<uint32_t> cand_cps;
     for (const auto& [b, e] : ranges) {
@@ -197,11 +197,13 @@ struct PropertyTables {
     }
     const std::string lowered = Regex("[^\\n]").substitute_all(cand, "\\L$0");
     size_t pos = 0;
-    for (uint32_t cp : cand_cps) {
+    for (uint32_t cp : cand_cps) {  // one line per candidate; keep its first code point
       if (pos >= lowered.size()) break;
-      const uint32_t lc = decode_utf8(lowered, pos);
-      while (pos < lowered.size() && lowered[pos] != '\n') ++pos;  // (single code point expected)
-      ++pos;
+      size_t nl = lowered.find('\n', pos);
+      if (nl == std::string::npos) nl = lowered.size();
+      size_t at = pos;
+      const uint32_t lc = nl > pos ? decode_utf8(std::string_view(lowered).substr(0, nl), at) : cp;
+      pos = nl + 1;
       if (lc != cp) lower.emplace(cp, lc);
     }
   }
@@ -231,6 +233,9 @@ CptFlags cpt_flags(uint32_t cp) {
 
 uint32_t to_lower(uint32_t cp) {
   if (cp < 0x80) return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+  if (cp == 0x130) return 'i';                                 // İ: first code point of "i̇"
+  if (cp >= 0x2160 && cp <= 0x216F) return cp + 0x10;          // Roman numerals Ⅰ..Ⅿ
+  if (cp >= 0x24B6 && cp <= 0x24CF) return cp + 0x1A;          // circled letters Ⓐ..Ⓩ
   const auto& m = tables().lower;
   auto it = m.find(cp);
   return it == m.end() ? cp : it->second;
