@@ -84,7 +84,7 @@ struct Server {
     std::vector<std::shared_ptr<Link>> links;
     {
       std::lock_guard lk(ev->mu);
-      links = ev->links;
+      links.swap(ev->links);  // the links' handlers hold ev: break the cycle
     }
     for (auto& l : links) l->close("test over");
   }
