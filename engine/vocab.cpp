@@ -234,10 +234,13 @@ std::vector<Fragment> Vocab::partition(std::string_view text, bool parse_special
   std::vector<Fragment> frags;
   if (text.empty()) return frags;
   frags.push_back({-1, 0, text.size()});
+  bool has_byte[256] = {};  // a token whose first byte is absent cannot occur
+  for (char c : text) has_byte[static_cast<uint8_t>(c)] = true;
   std::vector<Fragment> next;
   for (int32_t id : special_cache) {
     const TokenData& tok = tokens[id];
     if (!parse_special && (tok.attr & (kAttrControl | kAttrUnknown))) continue;
+    if (!has_byte[static_cast<uint8_t>(tok.text[0])]) continue;
     const std::string_view needle = tok.text;
     next.clear();
     bool changed = false;
