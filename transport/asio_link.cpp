@@ -94,7 +94,14 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
   // ---- send side (any thread) ----
   SendResult enqueue(const Message& m, bool final, bool force) {
     if (!force && (closed_ || closing_)) return SendResult::closed;
-    std::vector<std::byte> frame, plain;
+    // The plaintext only lives until seal(): reuse one buffer per sending thread.
+    thread_local std::vector<std::byte> plain;
+    struct Trim {
+      ~Trim() {
+        if (plain.capacity() > (size_t{16} << 20)) std::vector<std::byte>().swap(plain);
+      }
+    } trim;
+    std::vector<std::byte> frame;
     size_t msg_bytes;
     if (channel_->plaintext()) {
       encode_into(m, frame, kFrameHeaderBytes);

@@ -102,8 +102,18 @@ Message read_body(wire::Envelope::Body::Reader body, const DecodeLimits& lim) {
       auto stages = r.getStages();
       if (stages.size() > lim.max_stages) throw Refused("plan has " + std::to_string(stages.size()) + " stages");
       for (auto s : stages) {
-        m.stages.push_back({text(s.getNodeName(), 256, "plan.stage.node_name"), s.getFirstLayer(), s.getEndLayer()});
+        Stage st{text(s.getNodeName(), 256, "plan.stage.node_name"), s.getFirstLayer(), s.getEndLayer(),
+                 text(s.getAddress(), 256, "plan.stage.address"), std::nullopt};
+        auto key = s.getNodeKey();
+        if (key.size() == 32) {
+          st.node_key.emplace();
+          std::memcpy(st.node_key->data(), key.begin(), 32);
+        } else if (key.size() != 0) {
+          throw Refused("plan.stage.node_key is not 32 bytes");
+        }
+        m.stages.push_back(std::move(st));
       }
+      m.predicted_tokens_per_s = r.getPredictedTokensPerS();
       return m;
     }
     case W::START_REQUEST: {

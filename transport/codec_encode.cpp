@@ -59,7 +59,10 @@ struct Writer {
       s.setNodeName(m.stages[i].node_name);
       s.setFirstLayer(m.stages[i].first_layer);
       s.setEndLayer(m.stages[i].end_layer);
+      s.setAddress(m.stages[i].address);
+      if (m.stages[i].node_key) s.setNodeKey(as_data(m.stages[i].node_key->data(), 32));
     }
+    b.setPredictedTokensPerS(m.predicted_tokens_per_s);
   }
   void operator()(const StartRequest& m) {
     auto b = body.initStartRequest();

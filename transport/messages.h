@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -37,6 +38,8 @@ struct Stage {
   std::string node_name;
   uint32_t first_layer = 0;
   uint32_t end_layer = 0;  // exclusive
+  std::string address;     // "host:port" to dial this stage
+  std::optional<PublicKey> node_key;  // pin when dialling
   bool operator==(const Stage&) const = default;
 };
 
@@ -45,7 +48,8 @@ struct Plan {
   uint64_t plan_id = 0;
   std::vector<uint8_t> model_digest;
   DType activation_dtype = DType::f32;
-  std::vector<Stage> stages;
+  std::vector<Stage> stages;        // pipeline order
+  double predicted_tokens_per_s = 0;  // the prediction the plan was chosen on
   bool operator==(const Plan&) const = default;
 };
 

@@ -25,7 +25,7 @@ std::vector<std::pair<std::string, Message>> seeds() {
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) - 8.0f;
   return {
       {"hello", Hello{"node-a", {}, 1 << 30, 8, "avx2 fma", 20.0, {1, 2, 3, 4}, "127.0.0.1:7070"}},
-      {"plan", Plan{3, {5, 6}, DType::f16, {{"a", 0, 11}, {"b", 11, 22}}}},
+      {"plan", Plan{3, {5, 6}, DType::f16, {{"a", 0, 11, "10.0.0.1:7070", PublicKey{}}, {"b", 11, 22, "", {}}}, 9.5}},
       {"start", StartRequest{1, {0}, {}}},
       {"forward_tokens", Forward{1, {0, 0}, {0, 1}, {15043, 3186}, {}, false, true}},
       {"forward_hidden", Forward{1, {0, 0}, {2, 3}, {}, encode_activations(v, {2, 16}, DType::f32), true, false}},

@@ -200,6 +200,20 @@ TEST(Loopback, StalledPeer) {
   expect_good_peer_works(srv);
 }
 
+TEST(Loopback, TooManyPendingHandshakes) {
+  ClusterSecret s = generate_cluster_secret();
+  LinkOptions o = fast_options();
+  o.max_pending_handshakes = 2;
+  Server srv(s, o);
+  RawClient a(srv.port()), b(srv.port());  // silent: they hold the two slots until the deadline
+  std::this_thread::sleep_for(50ms);
+  RawClient c(srv.port());
+  EXPECT_EQ(srv.wait_reject(0), "too many handshakes in progress");
+  EXPECT_TRUE(c.server_hung_up(1000ms));
+  ASSERT_TRUE(srv.ev->wait([](Events& e) { return e.rejects.size() >= 3; }));  // a and b time out
+  expect_good_peer_works(srv);
+}
+
 TEST(Loopback, RandomGarbage) {
   ClusterSecret s = generate_cluster_secret();
   Server srv(s);

@@ -33,6 +33,8 @@ struct Stage {
   nodeName @0 :Text;
   firstLayer @1 :UInt32;
   endLayer @2 :UInt32;         # exclusive
+  address @3 :Text;            # "host:port" to dial this stage
+  nodeKey @4 :Data;            # 32-byte static key to pin when dialling; empty: not pinned
 }
 
 struct Plan {
@@ -40,6 +42,7 @@ struct Plan {
   modelDigest @1 :Data;
   activationDtype @2 :DType;
   stages @3 :List(Stage);      # pipeline order
+  predictedTokensPerS @4 :Float64;  # the planner's prediction this plan was chosen on
 }
 
 struct SamplingParams {
