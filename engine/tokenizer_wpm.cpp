@@ -9,20 +9,22 @@ namespace zen::engine {
 
 namespace {
 
-// BERT's basic tokenizer: strip accents (first code point of the NFD form), lowercase, drop
+// BERT's basic tokenizer: strip accents (first code point of the NFD form) and lowercase
+// (both on unless the metadata turns them off), drop
 // control characters, split on whitespace, and make every punctuation mark, ASCII symbol and
 // CJK ideograph a word of its own.
-std::vector<std::string> wpm_words(std::string_view text) {
+std::vector<std::string> wpm_words(std::string_view text, bool lowercase, bool strip_accents) {
   std::vector<std::string> words(1);
   for (size_t pos = 0; pos < text.size();) {
-    const uint32_t cp = unicode::nfd_first(unicode::decode_utf8(text, pos));
+    uint32_t cp = unicode::decode_utf8(text, pos);
+    if (strip_accents) cp = unicode::nfd_first(cp);
     const unicode::CptFlags f = unicode::cpt_flags(cp);
     if (f.whitespace) {
       if (!words.back().empty()) words.emplace_back();
       continue;
     }
     if (cp == 0 || cp == unicode::kReplacement || f.control) continue;
-    const std::string s = unicode::cpt_to_utf8(unicode::to_lower(cp));
+    const std::string s = unicode::cpt_to_utf8(lowercase ? unicode::to_lower(cp) : cp);
     if (f.punctuation || (cp < 0x7F && f.symbol) || unicode::is_cjk_ideograph(cp)) {
       if (!words.back().empty()) words.emplace_back();
       words.back() = s;
@@ -39,7 +41,7 @@ std::vector<std::string> wpm_words(std::string_view text) {
 
 void Tokenizer::encode_wpm(std::string_view text, std::vector<int32_t>& out) const {
   const Vocab& v = *vocab_;
-  for (const std::string& w : wpm_words(text)) {
+  for (const std::string& w : wpm_words(text, v.lowercase, v.strip_accents)) {
     const std::string word = "\xE2\x96\x81" + w;
     const size_t n = word.size();
     const size_t start = out.size();

@@ -80,10 +80,9 @@ std::unique_ptr<Vocab> Vocab::from_gguf(const GgufFile& g) {
     v->clean_spaces = true, v->add_bos = true, v->add_sep = true;
   } else if (v->model == "gpt2" || v->model == "gemma4") {
     v->type = VocabType::BPE;
-    v->bos = 11, v->eos = 11;
-    std::string pre = v->pre;
-    if (pre.empty() && v->model == "gemma4") pre = "gemma4";
-    const auto cfg = bpe_pre_config(pre);
+    if (v->model == "gpt2") v->bos = 11, v->eos = 11;
+    if (v->model == "gemma4") v->pre = "gemma4";  // this model type always uses its own pre-tokenizer
+    const auto cfg = bpe_pre_config(v->pre);
     if (!cfg) {
       throw vocab_error(g, "unsupported tokenizer.ggml.pre '" + v->pre + "' for a BPE vocabulary; supported: " +
                                supported_bpe_pre_names());
@@ -98,7 +97,6 @@ std::unique_ptr<Vocab> Vocab::from_gguf(const GgufFile& g) {
     if (cfg->no_bos) v->bos = -1;
     const auto* merges = g.get_string_array("tokenizer.ggml.merges");
     if (!merges) throw vocab_error(g, "BPE vocabulary without tokenizer.ggml.merges");
-    if (merges->empty()) throw vocab_error(g, "BPE vocabulary with an empty tokenizer.ggml.merges");
   } else {
     throw vocab_error(g, "unsupported tokenizer.ggml.model '" + v->model + "'; supported: llama (SentencePiece), "
                          "gpt2 (byte-level BPE), bert (WordPiece)");
@@ -141,9 +139,10 @@ std::unique_ptr<Vocab> Vocab::from_gguf(const GgufFile& g) {
   if (auto b = g.get_bool("tokenizer.ggml.add_bos_token")) v->add_bos = *b;
   if (auto b = g.get_bool("tokenizer.ggml.add_eos_token")) v->add_eos = *b;
   if (auto b = g.get_bool("tokenizer.ggml.add_sep_token")) v->add_sep = *b;
-  if (v->type == VocabType::BPE && bpe_pre_config(v->pre.empty() && v->model == "gemma4" ? "gemma4" : v->pre)->always_add_bos) {
-    v->add_bos = true;
-  }
+  if (v->type == VocabType::BPE && bpe_pre_config(v->pre)->always_add_bos) v->add_bos = true;
+  if (auto b = g.get_bool("tokenizer.ggml.normalizer.lowercase")) v->lowercase = *b;
+  v->strip_accents = v->lowercase;
+  if (auto b = g.get_bool("tokenizer.ggml.normalizer.strip_accents")) v->strip_accents = *b;
   if (v->add_bos && !v->valid(v->bos)) v->add_bos = false;
   if (v->add_eos && !v->valid(v->eos)) v->add_eos = false;
   if (v->add_sep && !v->valid(v->sep)) v->add_sep = false;

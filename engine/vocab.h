@@ -72,6 +72,8 @@ class Vocab {
   bool clean_spaces = false;        // decode: drop the space before ?!., and some contractions
   bool ignore_merges = false;       // BPE: a pre-token that is a whole token skips merging
   bool byte_encode = true;          // BPE: GPT-2 byte-level mapping of the input
+  bool lowercase = true;            // WPM: lowercase the text (tokenizer.ggml.normalizer.lowercase)
+  bool strip_accents = true;        // WPM: keep the first code point of the NFD form
   std::vector<std::string> pre_patterns;  // BPE pre-tokenizer regexes, applied in order
   std::vector<int32_t> special_cache;     // control/user-defined/unknown ids, longest text first
   std::vector<int32_t> eog_ids;           // sorted

@@ -146,6 +146,31 @@ TEST(SyntheticBpe, InvalidUtf8DoesNotThrow) {
   }
 }
 
+TEST(SyntheticBpe, SentencePieceStyleBpeOfGemma4) {
+  // tokenizer.ggml.model = gemma4: spaces become U+2581, merges run over raw UTF-8 characters,
+  // newline runs are pieces of their own, unknown pieces fall back to <0xXX> byte tokens.
+  std::vector<std::string> tok = {"<bos>", "\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a"};
+  std::vector<int32_t> type = {3, 1, 1, 1, 1};
+  for (int b = 0; b < 256; ++b) {
+    char buf[8];
+    std::snprintf(buf, sizeof(buf), "<0x%02X>", b);
+    tok.emplace_back(buf);
+    type.push_back(6);
+  }
+  GgufWriter w;
+  w.set_string("tokenizer.ggml.model", "gemma4");
+  w.set_strings("tokenizer.ggml.tokens", tok);
+  w.set_i32s("tokenizer.ggml.token_type", type);
+  w.set_strings("tokenizer.ggml.merges", {"\xE2\x96\x81 a"});
+  w.set_u32("tokenizer.ggml.bos_token_id", 0);
+  w.set_bool("tokenizer.ggml.add_bos_token", false);  // Gemma 4 adds BOS regardless
+  auto t = Tokenizer::from_gguf(parse(w));
+  const int32_t nl = 5 + '\n';
+  const auto ids = t->encode(" a b\n\n", true, false);
+  EXPECT_EQ(ids, (std::vector<int32_t>{0, 4, 1, 3, nl, nl}));
+  EXPECT_EQ(t->decode(std::span(ids).subspan(1)), " a b\n\n");
+}
+
 TEST(SyntheticErrors, UnsupportedModelAndPreAreClear) {
   auto w = spm_writer();
   w.set_string("tokenizer.ggml.model", "t5");
