@@ -43,10 +43,10 @@ BpeMerger::BpeMerger(const Vocab& vocab, const std::vector<std::string>& merges)
   merges_.reserve(merges.size() * 2);
   std::string joined;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const std::string& m = merges[rank];
+    const std::string_view m = merges[rank];
     const size_t sp = m.find(' ', 1);  // the left operand is never empty
-    if (sp == std::string::npos || sp + 1 >= m.size()) continue;
-    const std::string left = m.substr(0, sp), right = m.substr(sp + 1);
+    if (sp == std::string_view::npos || sp + 1 >= m.size()) continue;
+    const std::string_view left = m.substr(0, sp), right = m.substr(sp + 1);
     const int32_t l = intern(left), r = intern(right);
     joined.assign(left).append(right);
     const int32_t res = intern(joined);
@@ -62,12 +62,11 @@ int32_t BpeMerger::atom(std::string_view text) const {
   return it == extra_atoms_.end() ? -1 : it->second;
 }
 
-int32_t BpeMerger::intern(const std::string& text) {
+int32_t BpeMerger::intern(std::string_view text) {
   const int32_t a = atom(text);
   if (a >= 0) return a;
-  const int32_t id = vocab_.n_tokens() + static_cast<int32_t>(extra_texts_.size());
-  extra_atoms_.emplace(text, id);
-  extra_texts_.push_back(text);
+  const int32_t id = vocab_.n_tokens() + static_cast<int32_t>(extra_atoms_.size());
+  extra_atoms_.emplace(std::string(text), id);
   return id;
 }
 

@@ -26,13 +26,12 @@ class BpeMerger {
     int32_t result;
   };
   int32_t atom(std::string_view text) const;  // -1 if unknown
-  int32_t intern(const std::string& text);
+  int32_t intern(std::string_view text);
   void emit_fallback(std::string_view piece, std::vector<int32_t>& out) const;
 
   const Vocab& vocab_;
   std::unordered_map<uint64_t, Merge> merges_;
   std::unordered_map<std::string, int32_t> extra_atoms_;  // non-token merge operands
-  std::vector<std::string> extra_texts_;
 };
 
 }  // namespace zen::engine
