@@ -27,6 +27,8 @@ class FakeWire : public std::enable_shared_from_this<FakeWire> {
     Clock::time_point next_free{}, last_arrival{};
     size_t in_flight = 0;
     bool sender_stalled = false, receiver_paused = false, timer_armed = false;
+    uint64_t stall_gen = 0;
+    std::unique_ptr<asio::steady_timer> stall_timer;
     std::mt19937_64 rng;
     std::unique_ptr<asio::steady_timer> timer;
   };
@@ -45,6 +47,7 @@ class FakeWire : public std::enable_shared_from_this<FakeWire> {
     for (auto& d : dir_) {
       d.rng.seed(d.cond.seed);
       d.timer = std::make_unique<asio::steady_timer>(strand_);
+      d.stall_timer = std::make_unique<asio::steady_timer>(strand_);
     }
   }
 
@@ -118,11 +121,33 @@ class FakeWire : public std::enable_shared_from_this<FakeWire> {
   }
 
   void set_hold(int dir, bool sender, bool on) {
+    std::chrono::milliseconds timeout{0};
+    uint64_t gen = 0;
     {
       std::lock_guard lk(mu_);
-      (sender ? dir_[dir].sender_stalled : dir_[dir].receiver_paused) = on;
+      Direction& d = dir_[dir];
+      (sender ? d.sender_stalled : d.receiver_paused) = on;
+      gen = ++d.stall_gen;
+      if (sender && on) timeout = d.cond.stall_timeout;
     }
-    asio::post(strand_, [self = shared_from_this(), dir] { self->pump(dir); });
+    asio::post(strand_, [self = shared_from_this(), dir, timeout, gen] {
+      if (timeout.count() > 0) {
+        auto& t = *self->dir_[dir].stall_timer;
+        t.expires_after(timeout);
+        t.async_wait([self, dir, timeout, gen](std::error_code ec) {
+          bool still;
+          {
+            std::lock_guard lk(self->mu_);
+            still = !ec && self->dir_[dir].stall_gen == gen && self->dir_[dir].sender_stalled;
+          }
+          if (still) {
+            self->disconnect("read deadline: no frame from peer within " + std::to_string(timeout.count()) +
+                             " ms (stalled peer)");
+          }
+        });
+      }
+      self->pump(dir);
+    });
   }
 
   void set_conditions(int dir, const FakeLinkConditions& c) {

@@ -21,6 +21,9 @@ struct FakeLinkConditions {
   size_t max_queue_bytes = size_t{256} << 20;  // in flight before send() says queue_full
   bool serialize = true;                 // run every message through encode()/decode()
   uint64_t seed = 1;                     // for drops
+  // Like AsioLink's read deadline: a stall longer than this closes both ends
+  // with a "read deadline" reason. 0: a stall lasts until released.
+  std::chrono::milliseconds stall_timeout{0};
 };
 
 class FakeWire;
@@ -41,7 +44,7 @@ class FakeLink final : public Link {
 
   // Fault injection, any thread.
   void set_conditions(const FakeLinkConditions& c);  // for messages sent from this end
-  void stall(bool stalled);                          // hold (not lose) everything sent from this end
+  void stall(bool stalled);  // hold (not lose) everything sent from this end; see stall_timeout
   void disconnect(const std::string& reason);        // cable cut: both ends close with `reason`, in-flight lost
 
  private:

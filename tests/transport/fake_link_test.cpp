@@ -132,6 +132,24 @@ TEST(FakeLink, StallHoldsThenReleases) {
   EXPECT_EQ(sb.count(), ok);
 }
 
+TEST(FakeLink, LongStallHitsTheReadDeadline) {
+  IoThread io;
+  FakeLinkConditions c;
+  c.stall_timeout = 60ms;
+  auto [a, b] = make_fake_link_pair(io.context(), c, {});
+  Sink sa, sb;
+  a->start(sa.handlers());
+  b->start(sb.handlers());
+  a->stall(true);
+  a->stall(false);  // a short stall is harmless
+  a->stall(true);
+  auto t0 = Clock::now();
+  ASSERT_TRUE(sb.wait_closed());
+  EXPECT_GE(Clock::now() - t0, 55ms);
+  EXPECT_NE(sb.closes[0].find("read deadline"), std::string::npos) << sb.closes[0];
+  ASSERT_TRUE(sa.wait_closed());
+}
+
 TEST(FakeLink, PauseReceiveHoldsInbound) {
   IoThread io;
   auto [a, b] = make_fake_link_pair(io.context());
