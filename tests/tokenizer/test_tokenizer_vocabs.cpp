@@ -112,6 +112,31 @@ TEST(RealVocabs, SpmSpecialTokensAndBos) {
   EXPECT_EQ(std::count(off.begin(), off.end(), 2), 0);
 }
 
+TEST(RealVocabs, DecodeCleansSpacesWhereTheVocabularySaysSo) {
+  const auto p = testdata_dir() / "tokenizer" / "ggml-vocab-gpt-2.gguf";
+  if (!std::filesystem::exists(p)) GTEST_SKIP() << "missing " << p;
+  auto t = load_tokenizer(p);
+  ASSERT_TRUE(t.tok->clean_spaces());
+  const auto ids = t.tok->encode("Hello , world ? It 's a ' b", false, false);
+  EXPECT_EQ(t.tok->decode(ids), "Hello, world? It's a'b");
+}
+
+TEST(RealVocabs, WordPieceLowercasesAndStripsAccents) {
+  const auto p = testdata_dir() / "tokenizer" / "ggml-vocab-bert-bge.gguf";
+  if (!std::filesystem::exists(p)) GTEST_SKIP() << "missing " << p;
+  auto t = load_tokenizer(p);
+  EXPECT_EQ(t.tok->encode("\xC3\x84PFEL Caf\xC3\xA9", false, false), t.tok->encode("apfel cafe", false, false));
+  const auto cls = t.tok->encode("hi", true, false);
+  ASSERT_EQ(cls.size(), 3u);
+  EXPECT_EQ(t.tok->token_text(cls.front()), "[CLS]");
+  EXPECT_EQ(t.tok->token_text(cls.back()), "[SEP]");
+  // Punctuation is split off; an uncoverable word is one [UNK].
+  const auto unk = t.tok->encode("hi!\xF0\x9F\x9A\x80", false, false);
+  ASSERT_EQ(unk.size(), 3u);
+  EXPECT_EQ(t.tok->token_text(unk[1]), "\xE2\x96\x81!");  // word-initial pieces carry U+2581
+  EXPECT_EQ(t.tok->token_text(unk[2]), "[UNK]");
+}
+
 TEST(RealVocabs, VocabOnlyFilesLoadAndReportTypes) {
   for (const auto& p : vocab_files()) {
     auto t = load_tokenizer(p);
