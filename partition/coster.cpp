@@ -108,7 +108,7 @@ void validate(const ModelCost& m, const Cluster& c, const PlanOptions& o) {
 
   if (o.prompt_tokens < 1) fail("prompt_tokens must be >= 1");
   if (o.gen_tokens < 0) fail("gen_tokens must be >= 0");
-  if (o.n_streams < 1) fail("n_streams must be >= 1");
+  if (o.n_streams < 1 || o.n_streams > 65536) fail("n_streams must be in [1, 65536]");
   if (o.prefill_chunk < 1) fail("prefill_chunk must be >= 1");
   if (!(o.mem_reserve_frac >= 0 && o.mem_reserve_frac < 1)) fail("mem_reserve_frac must be in [0, 1)");
   if (o.exact_max_devices < 0) fail("exact_max_devices must be >= 0");

@@ -50,9 +50,10 @@ std::string describe(const Plan& plan, const Cluster& cluster) {
                          format_seconds(s.prefill_s_per_token).c_str());
   }
   const Prediction& p = plan.prediction;
-  out += printf_string("one stream: %.2f tokens/s (%s per token); time to first token %s for %d prompt tokens\n",
-                       p.tokens_per_s, format_seconds(p.token_s).c_str(), format_seconds(p.ttft_s).c_str(),
-                       p.prompt_tokens);
+  out += printf_string(
+      "one stream: %.2f tokens/s (%s per token); time to first token %s for %d prompt tokens (%.1f tokens/s)\n",
+      p.tokens_per_s, format_seconds(p.token_s).c_str(), format_seconds(p.ttft_s).c_str(), p.prompt_tokens,
+      p.prefill_tokens_per_s);
   out += printf_string("%d streams: %.2f tokens/s in total (batches of %d)\n", p.n_streams, p.aggregate_tokens_per_s,
                        p.stream_batch);
   out += "bottleneck: " + p.bottleneck + " (stage " + std::to_string(p.bottleneck_stage) + ")\n";

@@ -89,6 +89,7 @@ struct Prediction {
   double tokens_per_s = 0;    // 1 / token_s
   double ttft_s = 0;          // time to first token for prompt_tokens (prefill; its last position
                               // yields the first token) including the hops to and from the coordinator
+  double prefill_tokens_per_s = 0;    // prompt_tokens / ttft_s
   double aggregate_tokens_per_s = 0;  // n_streams requests pipelined, waiting sequences batched
   int stream_batch = 1;       // sequences per batch in the best pipelined arrangement
   int prompt_tokens = 0;      // what ttft_s was predicted for
@@ -124,6 +125,7 @@ inline constexpr uint64_t kMessageOverheadBytes = 64;
 inline constexpr uint64_t kTokenBytes = 8;  // payload per token id sent to or from the coordinator
 inline constexpr double kPacketPayloadBytes = 1448;  // TCP payload per packet, for the loss model
 
+// Uses each stage's device and layer range; its other fields are recomputed, not trusted.
 Prediction predict(const ModelCost&, const Cluster&, const std::vector<Stage>&, const PlanOptions&);
 
 // Memory the planner may fill on a device: mem_bytes less the reserve.

@@ -110,6 +110,7 @@ Prediction predict_with(const Coster& k, const std::vector<Stage>& st) {
   }
   first_pass += k.token_hop_s(st.back().device, k.coordinator(), 1);
   p.ttft_s = first_pass + (chunks - 1) * per_chunk;
+  p.prefill_tokens_per_s = o.prompt_tokens / p.ttft_s;
 
   find_bottleneck(k, st, p);
   return p;

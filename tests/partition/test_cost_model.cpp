@@ -175,7 +175,9 @@ TEST(PartitionCost, TimeToFirstTokenPipelinesPromptChunks) {
   // One chunk through one stage: the whole prompt's FLOPs on one device.
   o.prefill_chunk = 4096;
   const std::vector<Stage> solo = make_stages(m, c, {0}, {8}, o);
-  EXPECT_NEAR(predict(m, c, solo, o).ttft_s, 1000 * 8e6 / 1e9 + head, 1e-9);
+  const Prediction p = predict(m, c, solo, o);
+  EXPECT_NEAR(p.ttft_s, 1000 * 8e6 / 1e9 + head, 1e-9);
+  EXPECT_NEAR(p.prefill_tokens_per_s, 1000 / p.ttft_s, 1e-9);
 }
 
 TEST(PartitionCost, RejectsMalformedInput) {
