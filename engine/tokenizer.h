@@ -30,7 +30,8 @@ class Tokenizer {
 
   // add_special: add BOS/EOS (and SEP for bert) as the metadata says; parse_special: recognise
   // the text of control tokens in `text` (user-defined tokens are always recognised).
-  // Invalid UTF-8 never throws: SPM keeps the raw bytes as byte tokens, BPE and WPM see U+FFFD.
+  // Invalid UTF-8 never throws: SPM keeps each malformed byte as a byte token (so decoding
+  // gives the input back), BPE and WPM see one U+FFFD per malformed byte.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
 
   // The raw bytes of one token (a byte token gives its byte, possibly half a UTF-8 character).

@@ -1,6 +1,5 @@
 // The doubly linked list of symbols that SPM and BPE merge over (internal to the tokenizer).
 #pragma once
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -10,14 +9,15 @@
 
 namespace zen::engine {
 
-// One symbol per UTF-8 character of `text` (a malformed byte is a character of its own).
+// One symbol per UTF-8 character of `text`. A malformed byte is a symbol of its own, so a
+// stray lead byte never swallows the characters after it.
 // `make(begin, len)` builds a symbol; prev/next/begin/len are then linked in.
 template <class Symbol, class Make>
 std::vector<Symbol> split_symbols(std::string_view text, Make make) {
   std::vector<Symbol> syms;
   syms.reserve(text.size());
   for (size_t pos = 0; pos < text.size();) {
-    const size_t len = std::min(unicode::utf8_len(static_cast<uint8_t>(text[pos])), text.size() - pos);
+    const size_t len = unicode::utf8_char_len(text, pos);
     const auto idx = static_cast<int32_t>(syms.size());
     Symbol s = make(pos, len);
     s.prev = idx - 1;

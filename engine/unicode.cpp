@@ -25,6 +25,12 @@ size_t utf8_len(uint8_t lead) {
   return 1;
 }
 
+size_t utf8_char_len(std::string_view s, size_t pos) {
+  size_t end = pos;
+  decode_utf8(s, end);  // a malformed sequence advances by exactly one byte
+  return end - pos;
+}
+
 uint32_t decode_utf8(std::string_view s, size_t& pos) {
   const auto c0 = static_cast<uint8_t>(s[pos]);
   if (c0 < 0x80) {

@@ -15,6 +15,8 @@ constexpr uint32_t kReplacement = 0xFFFD;
 
 // Length of the UTF-8 sequence that `lead` starts (1 for ASCII, continuation and invalid bytes).
 size_t utf8_len(uint8_t lead);
+// Bytes of the character at s[pos]: its length when well-formed, else 1 (one malformed byte).
+size_t utf8_char_len(std::string_view s, size_t pos);
 
 // Decodes the code point at s[pos] and advances pos. A malformed sequence (bad lead or
 // continuation byte, truncated, overlong, surrogate, > U+10FFFF) yields U+FFFD and advances by
