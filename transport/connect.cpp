@@ -97,7 +97,7 @@ class HandshakeSession : public std::enable_shared_from_this<HandshakeSession> {
         } catch (const HandshakeError& e) {
           reason = e.what();
         }
-        self->write(self->hs_.reject_bytes(), [reason](auto s) { s->finish(nullptr, reason); });
+        self->write(self->hs_.reject_bytes(), [reason](auto s) { s->linger_then_finish(reason); });
         return;
       }
       self->read(kMsg1Bytes - kHandshakeHeaderBytes, [](auto s) {
@@ -138,6 +138,22 @@ class HandshakeSession : public std::enable_shared_from_this<HandshakeSession> {
           });
         });
       });
+    });
+  }
+
+  // After a reject: stop sending, and read what the peer still sends until it
+  // closes (or the handshake deadline), so our close is a FIN, not a reset that
+  // could destroy the reject header before the peer reads it.
+  void linger_then_finish(const std::string& reason) {
+    std::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    drain(std::make_shared<std::array<uint8_t, 512>>(), reason, 0);
+  }
+  void drain(std::shared_ptr<std::array<uint8_t, 512>> buf, const std::string& reason, size_t total) {
+    socket_.async_read_some(asio::buffer(*buf), [self = shared_from_this(), buf, reason, total](std::error_code ec,
+                                                                                               size_t n) {
+      if (ec || total + n > 4096) return self->finish(nullptr, reason);
+      self->drain(buf, reason, total + n);
     });
   }
 

@@ -6,10 +6,6 @@
 #include <cstring>
 #include <string>
 
-namespace {
-uint8_t scratch[1];  // plaintext sink for tag-only AEAD messages
-}
-
 namespace zen::transport {
 namespace {
 
@@ -86,7 +82,10 @@ struct Handshake::Symmetric {
     mix_hash({out.data() + at, static_cast<size_t>(clen)});
   }
   // Returns false when the tag does not verify.
+  // pt may be null for a tag-only message (empty plaintext).
   bool decrypt_and_hash(std::span<const uint8_t> ct, uint8_t* pt) {
+    uint8_t sink[1];
+    if (pt == nullptr) pt = sink;
     auto nb = nonce();
     unsigned long long plen = 0;
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &plen, nullptr, ct.data(), ct.size(), h.data(), h.size(),
@@ -186,7 +185,7 @@ void Handshake::read_msg1(std::span<const uint8_t> msg) {
   std::memcpy(peer_ephemeral_.data(), msg.data() + 8, 32);
   sym_->mix_hash(peer_ephemeral_);
   sym_->mix_key(peer_ephemeral_);
-  if (!sym_->decrypt_and_hash(msg.subspan(40, kTag), scratch)) {
+  if (!sym_->decrypt_and_hash(msg.subspan(40, kTag), nullptr)) {
     throw HandshakeError("handshake: peer does not hold this cluster's secret (message 1 failed authentication)");
   }
   step_ = 1;
@@ -234,7 +233,7 @@ void Handshake::read_msg2(std::span<const uint8_t> msg) {
   }
   Bytes32 es = dh(ephemeral_.secret_key, peer_static_);
   sym_->mix_key(es);
-  if (!sym_->decrypt_and_hash(msg.subspan(88, kTag), scratch)) {
+  if (!sym_->decrypt_and_hash(msg.subspan(88, kTag), nullptr)) {
     throw HandshakeError("handshake: responder did not prove possession of its static key");
   }
   sodium_memzero(ee.data(), 32);
@@ -267,7 +266,7 @@ void Handshake::read_msg3(std::span<const uint8_t> msg) {
   Bytes32 se = dh(ephemeral_.secret_key, peer_static_);
   sym_->mix_key(se);
   sodium_memzero(se.data(), 32);
-  if (!sym_->decrypt_and_hash(msg.subspan(32 + kTag, kTag), scratch)) {
+  if (!sym_->decrypt_and_hash(msg.subspan(32 + kTag, kTag), nullptr)) {
     throw HandshakeError("handshake: initiator did not prove possession of its static key");
   }
   check_allowed(peer_static_, "initiator");
