@@ -361,7 +361,18 @@ std::shared_ptr<Link> make_asio_link(asio::ip::tcp::socket socket, std::unique_p
   return std::make_shared<AsioLink>(std::move(socket), std::move(channel), peer, opts);
 }
 
-IoThread::IoThread() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+IoThread::IoThread()
+    : work_(asio::make_work_guard(io_)), thread_([this] {
+        // A handler that throws must not take every link on this thread down with it.
+        for (;;) {
+          try {
+            io_.run();
+            return;
+          } catch (const std::exception& e) {
+            std::cerr << "zen transport: io thread handler threw: " << e.what() << "\n";
+          }
+        }
+      }) {}
 
 IoThread::~IoThread() {
   work_.reset();

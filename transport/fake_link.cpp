@@ -247,7 +247,13 @@ class FakeWire : public std::enable_shared_from_this<FakeWire> {
         }
         m = std::move(*r.message);
       }
-      if (on_message) on_message(std::move(m));
+      if (!on_message) continue;
+      try {
+        on_message(std::move(m));
+      } catch (const std::exception& e) {
+        std::lock_guard lk2(mu_);
+        report_close(to, std::string("on_message handler threw: ") + e.what());
+      }
     }
   }
 

@@ -201,6 +201,19 @@ TEST(FakeLink, OrderlyCloseDeliversInFlightFirst) {
   EXPECT_EQ(sa.closes[0], "closed locally: done");
 }
 
+TEST(FakeLink, ThrowingHandlerClosesTheLink) {
+  IoThread io;
+  auto [a, b] = make_fake_link_pair(io.context());
+  Sink sb;
+  LinkHandlers h = sb.handlers();
+  h.on_message = [](Message&&) { throw std::runtime_error("boom"); };
+  b->start(h);
+  a->start({});
+  a->send(Ping{1, 1});
+  ASSERT_TRUE(sb.wait_closed());
+  EXPECT_EQ(sb.closes[0], "on_message handler threw: boom");
+}
+
 TEST(FakeLink, CloseBeforeStartIsStillReported) {
   IoThread io;
   auto [a, b] = make_fake_link_pair(io.context());

@@ -60,8 +60,13 @@ TEST(Loopback, HandshakeAndRoundTrip) {
     ASSERT_TRUE(cv.wait_for(lk, 3s, [&] { return got.size() == sent.size(); }));
     for (size_t i = 0; i < sent.size(); ++i) EXPECT_TRUE(got[i] == sent[i]) << message_name(sent[i]);
   }
-  // Keepalive pings run both ways and give an RTT.
-  std::this_thread::sleep_for(150ms);
+  // Keepalive pings run both ways, give an RTT and keep an idle link inside
+  // the 300 ms read deadline.
+  std::this_thread::sleep_for(700ms);
+  {
+    std::lock_guard lk(srv.ev->mu);
+    EXPECT_TRUE(srv.ev->closes.empty());
+  }
   LinkStats st = link->stats();
   EXPECT_GT(st.rtt_us, 0);
   EXPECT_GE(st.messages_sent, sent.size());
@@ -75,6 +80,21 @@ TEST(Loopback, HandshakeAndRoundTrip) {
   ASSERT_TRUE(cv.wait_for(lk, 3s, [&] { return !closed.empty(); }));
   EXPECT_EQ(closed, "closed locally: bye");
   EXPECT_EQ(link->send(Ping{}), SendResult::closed);
+}
+
+TEST(Loopback, ThrowingHandlerClosesOnlyThatLink) {
+  ClusterSecret s = generate_cluster_secret();
+  Server srv(s);
+  IoThread io;
+  auto link = connect_blocking(io.context(), "127.0.0.1", srv.port(), {generate_keypair(), s, {}}, fast_options());
+  auto closed = std::make_shared<std::promise<std::string>>();
+  link->start({[](Message&&) { throw std::runtime_error("boom"); },
+               [closed](const std::string& r) { closed->set_value(r); }});
+  link->send(Heartbeat{1, 0});  // echoed back into the throwing handler
+  auto fut = closed->get_future();
+  ASSERT_EQ(fut.wait_for(3s), std::future_status::ready);
+  EXPECT_EQ(fut.get(), "on_message handler threw: boom");
+  expect_good_peer_works(srv);
 }
 
 TEST(Loopback, WrongClusterSecret) {
