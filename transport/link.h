@@ -36,6 +36,8 @@ struct LinkHandlers {
   std::function<void(Message&&)> on_message;
   // Called exactly once, on the io thread, with a human-readable reason.
   std::function<void(const std::string& reason)> on_close;
+  // Both are dropped when the link closes. Capture the link itself as a
+  // weak_ptr: a strong one is a cycle until the link closes.
 };
 
 class Link {
@@ -43,7 +45,9 @@ class Link {
   virtual ~Link() = default;
   // Installs handlers and starts reading. Call once.
   virtual void start(LinkHandlers handlers) = 0;
-  // Any thread. Encodes (and encrypts) on the calling thread, queues for the io thread.
+  // Any thread. Encodes (and encrypts) on the calling thread, queues for the io
+  // thread. Throws std::invalid_argument for a message no peer could decode
+  // (tensor bytes not matching its shape, row lists of different lengths).
   virtual SendResult send(const Message& m) = 0;
   // Any thread, idempotent: sends a Goodbye with the reason, then closes. on_close
   // receives "closed locally: <reason>".
