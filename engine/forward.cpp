@@ -35,7 +35,6 @@ struct Context::Scratch {
   std::vector<float> outrows;// [B][n_embd] rows selected for output
   std::vector<int32_t> out_idx;
   kernels::MatmulScratch mm;
-  kernels::ThreadPool::Counter counter;
 };
 
 Context::Context(std::shared_ptr<const Model> model, const ContextParams& params) : model_(std::move(model)) {
@@ -157,8 +156,7 @@ void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_
 
   // Rows are independent in everything but attention and the matmuls: split them over threads.
   auto per_row = [&](auto&& fn) {
-    if (n == 1) { fn(0); return; }
-    pool.run([&](int ith, int nth) { for (int64_t r = ith; r < n; r += nth) fn(r); });
+    pool.parallel_for(n, 8, [&](int64_t r0, int64_t r1, int) { for (int64_t r = r0; r < r1; ++r) fn(r); });
   };
 
   // Embedding, or the hidden states handed over by the previous stage.
@@ -251,12 +249,11 @@ void Context::attention(const Layer& L, size_t li, std::span<const BatchRow> row
   const int64_t group = hp.n_head / hp.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
   const int64_t tasks = n * hp.n_head;
-  s.counter.reset();
-  pool_->run([&](int ith, int) {
+  // Tasks are (row, head) pairs; tiny batches stay on the calling thread.
+  const int64_t grain = n * static_cast<int64_t>(rows.back().pos + 1) * HD < 8192 ? tasks : 1;
+  pool_->parallel_for(tasks, grain, [&](int64_t t0, int64_t t1, int ith) {
     float* scores = &s.scores[static_cast<size_t>(ith) * n_ctx_];
-    for (;;) {
-      const int64_t t = s.counter.take(1);
-      if (t >= tasks) break;
+    for (int64_t t = t0; t < t1; ++t) {
       const int64_t r = t / hp.n_head, h = t % hp.n_head, hk = h / group;
       const SeqCache& c = *seqs_.at(rows[r].seq);
       const float* q = &s.q[r * QD + h * HD];

@@ -26,12 +26,10 @@ void convert_rows(DType src_type, const void* src, DType dst_type, void* dst, in
   const kernels::QuantizeFn quant = kernels::ops(dst_type).quantize;
   if (src_type != DType::F32 && !deq) throw std::runtime_error(std::string("cannot read ") + kernels::type_name(src_type));
   if (dst_type != DType::F32 && !quant) throw std::runtime_error(std::string("cannot write ") + kernels::type_name(dst_type));
-  kernels::ThreadPool::Counter counter;
-  pool.run([&](int, int) {
-    std::vector<float> buf(static_cast<size_t>(cols));
-    for (;;) {
-      const int64_t r = counter.take(1);
-      if (r >= rows) break;
+  std::vector<std::vector<float>> bufs(static_cast<size_t>(pool.size()), std::vector<float>(static_cast<size_t>(cols)));
+  pool.parallel_for(rows, 1, [&](int64_t r, int64_t, int ith) {
+    std::vector<float>& buf = bufs[static_cast<size_t>(ith)];
+    {
       const std::byte* srow = s + static_cast<size_t>(r) * sb;
       std::byte* drow = d + static_cast<size_t>(r) * db;
       const float* f = reinterpret_cast<const float*>(srow);

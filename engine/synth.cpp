@@ -183,14 +183,8 @@ void write_synth_model(const SynthParams& p, const std::string& path, const std:
       for (int64_t r0 = 0; r0 < rows; r0 += slab) {
         const int64_t r1 = std::min(rows, r0 + slab);
         const int64_t nr = r1 - r0;
-        kernels::ThreadPool::Counter counter;
-        pool->run([&](int, int) {
-          for (;;) {
-            const int64_t k = counter.take(16);
-            if (k >= nr) break;
-            const int64_t k1 = std::min(nr, k + 16);
-            fill_gaussian(buf.data() + k * s.cols, r0 + k, r0 + k1, s.cols, stream, s.scale, s.offset);
-          }
+        pool->parallel_for(nr, 16, [&](int64_t k, int64_t k1, int) {
+          fill_gaussian(buf.data() + k * s.cols, r0 + k, r0 + k1, s.cols, stream, s.scale, s.offset);
         });
         convert_rows(DType::F32, buf.data(), type, dst.data() + static_cast<size_t>(r0) * rb, nr, s.cols, *pool);
       }

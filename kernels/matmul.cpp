@@ -23,13 +23,9 @@ void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& po
   const size_t xs = row_bytes(vt, w.cols);
   if (scratch.xq.size() < xs * static_cast<size_t>(n)) scratch.xq.resize(xs * static_cast<size_t>(n));
   std::byte* xq = scratch.xq.data();
-  if (n == 1 || pool.size() == 1) {
-    for (int64_t t = 0; t < n; ++t) quantize(x + t * w.cols, xq + static_cast<size_t>(t) * xs, w.cols);
-  } else {
-    pool.run([&](int ith, int nth) {
-      for (int64_t t = ith; t < n; t += nth) quantize(x + t * w.cols, xq + static_cast<size_t>(t) * xs, w.cols);
-    });
-  }
+  pool.parallel_for(n, 4, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) quantize(x + t * w.cols, xq + static_cast<size_t>(t) * xs, w.cols);
+  });
   matmul_prepared(w, xq, xs, n, y, pool, scratch);
 }
 
@@ -43,15 +39,14 @@ void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n
   int64_t block = std::clamp<int64_t>(w.rows / (nth * 8), 4, 64);
   if (n == 1) block = std::clamp<int64_t>(w.rows / (nth * 16), 8, 256);
   block = (block + 3) / 4 * 4;
+  // Tiny products are not worth waking another thread for.
+  if (w.rows * w.cols * n < (int64_t{1} << 16)) block = w.rows;
   const auto* wbase = static_cast<const std::byte*>(w.data);
   const auto* xbase = static_cast<const std::byte*>(xq);
   const int64_t rows = w.rows, cols = w.cols;
-  scratch.counter.reset();
-  pool.run([&](int, int) {
-    for (;;) {
-      const int64_t r0 = scratch.counter.take(block);
-      if (r0 >= rows) break;
-      const int64_t nr = std::min(block, rows - r0);
+  pool.parallel_for(rows, block, [&](int64_t r0, int64_t r1, int) {
+    {
+      const int64_t nr = r1 - r0;
       const std::byte* wr = wbase + static_cast<size_t>(r0) * w.row_stride;
       for (int64_t t0 = 0; t0 < n; t0 += kTokenTile) {
         const int64_t nc = std::min(kTokenTile, n - t0);

@@ -27,7 +27,6 @@ struct MatRef {
 // Reusable buffers for one caller (grown on demand, never shrunk: no allocation in steady state).
 struct MatmulScratch {
   std::vector<std::byte> xq;  // activations converted to vec_dot_type
-  ThreadPool::Counter counter;
 };
 
 // y[t * w.rows + r] = dot(w row r, x row t) for t < n, r < w.rows.

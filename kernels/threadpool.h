@@ -1,9 +1,16 @@
-// A persistent pool of worker threads. run() executes a task on every thread (the caller
-// is thread 0) and returns when all are done. Workers spin briefly, then sleep on a futex
-// (std::atomic::wait), so back-to-back matmuls cost no thread creation and little wake-up.
+// A persistent pool of worker threads for data-parallel loops.
+//
+// parallel_for hands out [0, n) in chunks through a shared counter; the caller works too.
+// A worker joins a loop only while it is open: when the caller has run out of chunks it
+// closes the loop and waits only for workers that actually joined. So a worker that the OS
+// has descheduled (a busy laptop, an oversubscribed VM) never stalls the caller: the caller
+// simply does that share itself. Workers spin briefly between loops, then sleep on a futex
+// (a condition variable, only touched when a worker really sleeps). No threads are created per call and nothing is allocated.
 #pragma once
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -18,35 +25,50 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // fn(ith, nth) runs once on each of the nth threads. Not reentrant.
+  // Calls fn(begin, end, ith) for disjoint chunks covering [0, n), each at most `grain`
+  // long; ith in [0, size()) identifies the executing thread (0 = the caller), so per-thread
+  // scratch can be indexed by it. Runs on the caller alone when n <= grain or the pool has one
+  // thread.
+  // Not reentrant.
   template <typename F>
-  void run(F&& fn) {
-    auto thunk = [](void* ctx, int ith, int nth) { (*static_cast<F*>(ctx))(ith, nth); };
-    run_raw(thunk, &fn);
+  void parallel_for(int64_t n, int64_t grain, F&& fn) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    if (n <= grain) {
+      fn(int64_t{0}, n, 0);
+      return;
+    }
+    if (n_threads_ == 1) {
+      for (int64_t b = 0; b < n; b += grain) fn(b, b + grain < n ? b + grain : n, 0);
+      return;
+    }
+    auto thunk = [](void* ctx, int64_t b, int64_t e, int ith) { (*static_cast<F*>(ctx))(b, e, ith); };
+    run_job(thunk, &fn, n, grain);
   }
 
-  // Hands out work items [0, n) in chunks to whoever asks; call from inside run().
-  class Counter {
-   public:
-    void reset() { next_.store(0, std::memory_order_relaxed); }
-    int64_t take(int64_t chunk) { return next_.fetch_add(chunk, std::memory_order_relaxed); }
-
-   private:
-    alignas(64) std::atomic<int64_t> next_{0};
-  };
-
  private:
-  using Thunk = void (*)(void*, int, int);
-  void run_raw(Thunk thunk, void* ctx);
+  using Thunk = void (*)(void*, int64_t, int64_t, int);
+  void run_job(Thunk thunk, void* ctx, int64_t n, int64_t grain);
+  void work(int ith);
   void worker(int ith);
+
+  static constexpr uint64_t kClosed = uint64_t{1} << 31;
+  static constexpr uint64_t kActiveMask = kClosed - 1;
 
   int n_threads_;
   std::vector<std::thread> threads_;
-  alignas(64) std::atomic<uint32_t> generation_{0};
-  alignas(64) std::atomic<int> pending_{0};
+  // The current loop. Written by the caller only while no worker can join (state_ closed).
   Thunk thunk_ = nullptr;
   void* ctx_ = nullptr;
-  bool stop_ = false;
+  int64_t n_ = 0, grain_ = 1;
+  alignas(64) std::atomic<int64_t> next_{0};
+  // bits 63..32: loop generation; bit 31: closed; bits 30..0: workers inside the loop.
+  alignas(64) std::atomic<uint64_t> state_{kClosed};
+  alignas(64) std::atomic<uint32_t> wake_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
 };
 
 }  // namespace zen::kernels
