@@ -15,5 +15,9 @@ void add_bench(CLI::App& app);     // zen bench
 void add_synth(CLI::App& app);     // zen synth
 void add_quantize(CLI::App& app);  // zen quantize
 void add_tokenize(CLI::App& app);  // zen tokenize
+void add_chat(CLI::App& app);      // zen chat
+void add_keygen(CLI::App& app);    // zen keygen
+void add_convert(CLI::App& app);   // zen convert
+void add_perplexity(CLI::App& app);  // zen perplexity
 
 }  // namespace zen::cli

@@ -14,6 +14,10 @@ int main(int argc, char** argv) {
   zen::cli::add_synth(app);
   zen::cli::add_quantize(app);
   zen::cli::add_tokenize(app);
+  zen::cli::add_chat(app);
+  zen::cli::add_keygen(app);
+  zen::cli::add_convert(app);
+  zen::cli::add_perplexity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
