@@ -1,4 +1,4 @@
-// AVX-512 (F/BW/VL/DQ/VNNI) K-quant kernels, part 1: the table entries, Q8_K activation
+// AVX-512 (F/BW/VL/DQ/VNNI) K-quant kernels, part 1: Q8_K activation
 // quantize, and the decode hot path (Q4_K and Q6_K dot products). Q2_K/Q3_K/Q5_K are in
 // kquants_low.cpp, the gemm tiles in kquants_gemm.cpp.
 //
@@ -10,12 +10,11 @@
 // files are instantiated here (helpers are in an anonymous namespace, fp16 via _cvtsh_ss).
 #include <cstring>
 
-#include "kernels/ops.h"
 #include "kernels/quant_k_avx512.h"
 #include "kernels/quant_k_x86.h"
+#include "kernels/types.h"
 
-namespace zen::kernels {
-namespace kq_avx512 {
+namespace zen::kernels::kq_avx512 {
 
 void quantize_q8_K(const float* src, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_K*>(dst);
@@ -87,21 +86,4 @@ float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
   return _mm512_reduce_add_ps(acc);
 }
 
-}  // namespace kq_avx512
-
-void fill_kquants_avx512(OpsTable& t) {
-  // Index the table's storage directly: no std::array member (a template) is instantiated here.
-  static_assert(sizeof(OpsTable) == sizeof(TypeOps) * kMaxTypeId);
-  TypeOps* slots = reinterpret_cast<TypeOps*>(&t);
-  slots[static_cast<size_t>(DType::Q8_K)].quantize = kq_avx512::quantize_q8_K;
-  slots[static_cast<size_t>(DType::Q2_K)].vec_dot = kq_avx512::vec_dot_q2_K;
-  slots[static_cast<size_t>(DType::Q3_K)].vec_dot = kq_avx512::vec_dot_q3_K;
-  slots[static_cast<size_t>(DType::Q4_K)].vec_dot = kq_avx512::vec_dot_q4_K;
-  slots[static_cast<size_t>(DType::Q4_K)].gemm = kq_avx512::gemm_q4_K;
-  slots[static_cast<size_t>(DType::Q5_K)].vec_dot = kq_avx512::vec_dot_q5_K;
-  slots[static_cast<size_t>(DType::Q5_K)].gemm = kq_avx512::gemm_q5_K;
-  slots[static_cast<size_t>(DType::Q6_K)].vec_dot = kq_avx512::vec_dot_q6_K;
-  slots[static_cast<size_t>(DType::Q6_K)].gemm = kq_avx512::gemm_q6_K;
-}
-
-}  // namespace zen::kernels
+}  // namespace zen::kernels::kq_avx512
