@@ -1,6 +1,6 @@
-// AVX2 K-quant kernels, part 1: Q8_K activation quantize, and the decode hot
-// path (Q4_K and Q6_K dot products). Q2_K/Q3_K/Q5_K are in kquants_low.cpp, tiles in
-// kquants_gemm.cpp.
+// AVX2 K-quant kernels, part 1: the Q8_K activation quantizer and the decode hot path (Q4_K
+// and Q6_K dot products). Q2_K/Q3_K/Q5_K are in kquants_low.cpp, the gemm tiles in
+// kquants_gemm.cpp; the table entries are set in kernels/quant_k_x86.cpp.
 //
 // ODR safety: this file is compiled with -mavx2 -mfma -mf16c. It defines nothing with vague
 // linkage (no inline or template functions shared with other files): helpers live in an

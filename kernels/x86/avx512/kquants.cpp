@@ -1,6 +1,6 @@
-// AVX-512 (F/BW/VL/DQ/VNNI) K-quant kernels, part 1: Q8_K activation
-// quantize, and the decode hot path (Q4_K and Q6_K dot products). Q2_K/Q3_K/Q5_K are in
-// kquants_low.cpp, the gemm tiles in kquants_gemm.cpp.
+// AVX-512 (F/BW/VL/DQ/VNNI) K-quant kernels, part 1: the Q8_K activation quantizer and the
+// decode hot path (Q4_K and Q6_K dot products). Q2_K/Q3_K/Q5_K are in kquants_low.cpp, the
+// gemm tiles in kquants_gemm.cpp; the table entries are set in kernels/quant_k_x86.cpp.
 //
 // Every dot product handles 64 weights per step: the levels are unpacked into one 512-bit
 // vector of bytes in element order, multiplied with 64 activation bytes (vpmaddubsw, pairs ->
