@@ -37,9 +37,13 @@ struct Tables {
     fill_kquants_scalar(t);
     by_level[static_cast<int>(Isa::Scalar)] = t;
 #if defined(ZEN_ARCH_X86)
+    // The fill functions live in ISA-flagged files: call them only on a CPU that has the ISA
+    // (even their table stores may be compiled to VEX/EVEX instructions).
+    if (!cpu_has_avx2()) return;
     fill_legacy_avx2(t);
     fill_kquants_avx2(t);
     by_level[static_cast<int>(Isa::Avx2)] = t;
+    if (!cpu_has_avx512()) return;
     fill_legacy_avx512(t);
     fill_kquants_avx512(t);
     by_level[static_cast<int>(Isa::Avx512)] = t;

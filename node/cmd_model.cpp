@@ -1,4 +1,6 @@
 // zen synth ... -o OUT.gguf   and   zen quantize IN.gguf OUT.gguf TYPE
+#include <unistd.h>
+
 #include <cstdio>
 #include <thread>
 
@@ -49,9 +51,10 @@ void add_synth(CLI::App& app) {
   cmd->callback([p, type, out] {
     p->mix = parse_mix(*type);
     if (p->threads <= 0) p->threads = default_threads();
-    engine::write_synth_model(*p, *out, [](size_t done, size_t total) {
-      std::fprintf(stderr, "\rzen synth: tensor %zu/%zu", done, total);
-      if (done == total) std::fprintf(stderr, "\n");
+    const bool tty = ::isatty(2);
+    engine::write_synth_model(*p, *out, [tty](size_t done, size_t total) {
+      if (tty) std::fprintf(stderr, "\rzen synth: tensor %zu/%zu", done, total);
+      if (tty && done == total) std::fprintf(stderr, "\n");
     });
     std::fprintf(stderr, "zen synth: wrote %s (random weights: its text will be noise)\n", out->c_str());
   });
@@ -69,7 +72,9 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("-t,--threads", *threads, "threads (default: all cores)");
   cmd->callback([in, out, type, threads] {
     const engine::Mix mix = parse_mix(*type);
-    engine::quantize_file(*in, *out, mix, *threads > 0 ? *threads : default_threads(), [](const engine::QuantizeProgress& p) {
+    const bool tty = ::isatty(2);
+    engine::quantize_file(*in, *out, mix, *threads > 0 ? *threads : default_threads(), [tty](const engine::QuantizeProgress& p) {
+      if (!tty) return;
       std::fprintf(stderr, "\rzen quantize: [%zu/%zu] %-32s -> %s   ", p.tensors_done, p.tensors_total, p.name,
                    kernels::type_name(p.type));
       if (p.tensors_done == p.tensors_total) std::fprintf(stderr, "\n");
