@@ -77,7 +77,7 @@ std::vector<Planned> plan_tensors(const HfConfig& c, bool tied) {
 }
 
 // A checkpoint tensor name this converter knows (so anything else is reported, not dropped).
-bool known_hf_name(const std::string& n, const HfConfig& c) {
+bool known_hf_name(const std::string& n) {
   if (n == "model.embed_tokens.weight" || n == "model.norm.weight" || n == "lm_head.weight") return true;
   const std::string pre = "model.layers.";
   if (n.rfind(pre, 0) != 0) return false;
@@ -88,7 +88,6 @@ bool known_hf_name(const std::string& n, const HfConfig& c) {
   if (rest == "self_attn.rotary_emb.inv_freq") return true;  // recomputed, never stored in GGUF
   for (const LayerName& l : kLayerNames)
     if (rest == l.hf) return true;
-  (void)c;
   return false;
 }
 
@@ -132,7 +131,7 @@ ConvertSummary convert_checkpoint(const std::string& dir, const std::string& out
   const SafetensorsCheckpoint ck = SafetensorsCheckpoint::open(dir);
 
   for (const std::string& n : ck.names())
-    if (!known_hf_name(n, c)) throw std::runtime_error(dir + ": unexpected tensor '" + n + "' for " + c.hf_arch);
+    if (!known_hf_name(n)) throw std::runtime_error(dir + ": unexpected tensor '" + n + "' for " + c.hf_arch);
   // A missing lm_head means the head reuses the embedding, whatever the config says.
   const bool tied = c.tied || !ck.find("lm_head.weight");
   const std::vector<Planned> plan = plan_tensors(c, tied);

@@ -54,6 +54,16 @@ struct VocabOut {
   }
 };
 
+// Optional fields of tokenizer.json objects: a wrong type is an error, never a silent default.
+bool flag(const json& o, const char* k, bool dflt, const std::string& where) {
+  if (!o.is_object() || !o.contains(k) || o[k].is_null()) return dflt;
+  if (!o[k].is_boolean()) throw std::runtime_error(where + ": '" + k + "' is not true/false");
+  return o[k].get<bool>();
+}
+std::string str(const json& o, const char* k) {
+  return o.is_object() && o.contains(k) && o[k].is_string() ? o[k].get<std::string>() : "";
+}
+
 VocabOut make_vocab(int64_t n) {
   VocabOut v;
   v.tokens.resize(static_cast<size_t>(n));
@@ -189,15 +199,15 @@ void collect_patterns(const json& pt, const std::string& where, std::vector<std:
     if (!pt.contains("pattern") || !pt["pattern"].is_object() || !pt["pattern"].contains("Regex") ||
         !pt["pattern"]["Regex"].is_string())
       throw std::runtime_error(where + ": pre_tokenizer Split without a Regex pattern is not supported");
-    if (pt.value("invert", false)) throw std::runtime_error(where + ": pre_tokenizer Split with invert = true is not supported");
+    if (flag(pt, "invert", false, where)) throw std::runtime_error(where + ": pre_tokenizer Split with invert = true is not supported");
     out.push_back(expand_case_insensitive(pt["pattern"]["Regex"].get<std::string>()));
   } else if (type == "ByteLevel") {
     byte_level = true;
-    if (pt.value("add_prefix_space", false))
+    if (flag(pt, "add_prefix_space", false, where))
       throw std::runtime_error(where + ": ByteLevel add_prefix_space = true is not supported");
-    if (pt.value("use_regex", true)) out.push_back(bpe_pre_config("gpt-2")->patterns.at(0));
+    if (flag(pt, "use_regex", true, where)) out.push_back(bpe_pre_config("gpt-2")->patterns.at(0));
   } else if (type == "Digits") {
-    out.push_back(pt.value("individual_digits", false) ? R"(\p{N})" : R"(\p{N}+)");
+    out.push_back(flag(pt, "individual_digits", false, where) ? R"(\p{N})" : R"(\p{N}+)");
   } else {
     throw std::runtime_error(where + ": unsupported pre_tokenizer '" + (type.empty() ? pt.dump() : type) + "'");
   }
@@ -235,7 +245,7 @@ std::string choose_pre(const std::vector<std::string>& patterns, bool ignore_mer
 
 bool template_adds_bos(const json& pp) {
   if (!pp.is_object()) return false;
-  const std::string type = pp.value("type", "");
+  const std::string type = str(pp, "type");
   if (type == "Sequence" && pp.contains("processors") && pp["processors"].is_array()) {
     for (const json& p : pp["processors"])
       if (template_adds_bos(p)) return true;
@@ -249,10 +259,13 @@ TokenizerInfo write_bpe(GgufWriter& w, const std::string& path, const json& tcfg
   const json t = read_json(path);
   if (!t.is_object() || !t.contains("model") || !t["model"].is_object()) throw std::runtime_error(path + ": no 'model' object");
   const json& model = t["model"];
-  const std::string mtype = model.value("type", "");
+  const std::string mtype = str(model, "type");
   if (mtype != "BPE") throw std::runtime_error(path + ": tokenizer model '" + mtype + "' is not supported (supported: BPE)");
-  if (t.contains("normalizer") && !t["normalizer"].is_null() && t["normalizer"].value("type", "") != "NFC")
-    throw std::runtime_error(path + ": normalizer '" + t["normalizer"].value("type", "?") + "' is not supported (supported: none, NFC)");
+  if (t.contains("normalizer") && !t["normalizer"].is_null()) {
+    const json& n = t["normalizer"];
+    const std::string type = n.is_object() && n.contains("type") && n["type"].is_string() ? n["type"].get<std::string>() : "?";
+    if (type != "NFC") throw std::runtime_error(path + ": normalizer '" + type + "' is not supported (supported: none, NFC)");
+  }
   std::vector<std::string> patterns;
   bool byte_level = false;
   collect_patterns(t.contains("pre_tokenizer") ? t["pre_tokenizer"] : json(), path, patterns, byte_level);
@@ -270,7 +283,7 @@ TokenizerInfo write_bpe(GgufWriter& w, const std::string& path, const json& tcfg
     for (const json& a : t["added_tokens"]) {
       if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") || !a["content"].is_string())
         throw std::runtime_error(path + ": added_tokens entry without id/content");
-      v.place(path, a["id"].get<int64_t>(), a["content"].get<std::string>(), 0.0f, a.value("special", false) ? kControl : kUserDefined, true);
+      v.place(path, a["id"].get<int64_t>(), a["content"].get<std::string>(), 0.0f, flag(a, "special", false, path) ? kControl : kUserDefined, true);
     }
   }
   place_added_decoder(v, tcfg, path);
@@ -288,7 +301,7 @@ TokenizerInfo write_bpe(GgufWriter& w, const std::string& path, const json& tcfg
   }
   if (merges.empty()) throw std::runtime_error(path + ": no merges");
 
-  const bool ignore_merges = model.value("ignore_merges", false);
+  const bool ignore_merges = flag(model, "ignore_merges", false, path);
   const bool clean = tcfg.is_object() && tcfg.contains("clean_up_tokenization_spaces") && tcfg["clean_up_tokenization_spaces"].is_boolean()
                          ? tcfg["clean_up_tokenization_spaces"].get<bool>()
                          : true;
@@ -307,7 +320,7 @@ std::string chat_template(const std::string& dir, const json& tcfg) {
     if (ct.is_string()) return ct.get<std::string>();
     if (ct.is_array()) {  // [{"name": "default", "template": ...}, ...]
       for (const json& e : ct)
-        if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
+        if (str(e, "name") == "default" && e.contains("template") && e["template"].is_string())
           return e["template"].get<std::string>();
       if (!ct.empty() && ct[0].is_object() && ct[0].contains("template") && ct[0]["template"].is_string())
         return ct[0]["template"].get<std::string>();

@@ -66,44 +66,49 @@ void rope_half(double* x, int64_t hd, int pos, double theta) {
 
 }  // namespace
 
+std::vector<HfTensorSpec> hf_tensor_list(const HfSpec& s) {
+  std::vector<HfTensorSpec> t;
+  const int64_t E = s.n_embd, QD = s.n_head * s.hd(), KD = s.n_head_kv * s.hd();
+  const float in_e = 1.0f / std::sqrt(static_cast<float>(E));
+  t.push_back({"model.embed_tokens.weight", {s.n_vocab, E}, 1.0f, 0});
+  for (int64_t il = 0; il < s.n_layer; ++il) {
+    const std::string p = "model.layers." + std::to_string(il) + ".";
+    t.push_back({p + "input_layernorm.weight", {E}, 0.1f, 1});
+    t.push_back({p + "self_attn.q_proj.weight", {QD, E}, in_e, 0});
+    t.push_back({p + "self_attn.k_proj.weight", {KD, E}, in_e, 0});
+    t.push_back({p + "self_attn.v_proj.weight", {KD, E}, in_e, 0});
+    if (s.qkv_bias()) {
+      t.push_back({p + "self_attn.q_proj.bias", {QD}, 0.1f, 0});
+      t.push_back({p + "self_attn.k_proj.bias", {KD}, 0.1f, 0});
+      t.push_back({p + "self_attn.v_proj.bias", {KD}, 0.1f, 0});
+    }
+    if (s.qk_norm()) {
+      t.push_back({p + "self_attn.q_norm.weight", {s.hd()}, 0.1f, 1});
+      t.push_back({p + "self_attn.k_norm.weight", {s.hd()}, 0.1f, 1});
+    }
+    t.push_back({p + "self_attn.o_proj.weight", {E, QD}, 1.0f / std::sqrt(static_cast<float>(QD)), 0});
+    t.push_back({p + "post_attention_layernorm.weight", {E}, 0.1f, 1});
+    t.push_back({p + "mlp.gate_proj.weight", {s.n_ff, E}, in_e, 0});
+    t.push_back({p + "mlp.up_proj.weight", {s.n_ff, E}, in_e, 0});
+    t.push_back({p + "mlp.down_proj.weight", {E, s.n_ff}, 1.0f / std::sqrt(static_cast<float>(s.n_ff)), 0});
+  }
+  t.push_back({"model.norm.weight", {E}, 0.1f, 1});
+  if (!s.tied) t.push_back({"lm_head.weight", {s.n_vocab, E}, in_e, 0});
+  return t;
+}
+
 HfWeights random_weights(const HfSpec& s) {
   HfWeights w;
   std::mt19937_64 rng(s.seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale, float offset) {
+  for (const HfTensorSpec& t : hf_tensor_list(s)) {
     int64_t n = 1;
-    for (int64_t d : shape) n *= d;
+    for (int64_t d : t.shape) n *= d;
     std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) x = round_to(s.dtype, offset + scale * nd(rng));
-    w.shape[name] = std::move(shape);
-    w.data[name] = std::move(v);
-  };
-  const int64_t E = s.n_embd, QD = s.n_head * s.hd(), KD = s.n_head_kv * s.hd();
-  const float in_e = 1.0f / std::sqrt(static_cast<float>(E));
-  add("model.embed_tokens.weight", {s.n_vocab, E}, 1.0f, 0);
-  for (int64_t il = 0; il < s.n_layer; ++il) {
-    const std::string p = "model.layers." + std::to_string(il) + ".";
-    add(p + "input_layernorm.weight", {E}, 0.1f, 1);
-    add(p + "self_attn.q_proj.weight", {QD, E}, in_e, 0);
-    add(p + "self_attn.k_proj.weight", {KD, E}, in_e, 0);
-    add(p + "self_attn.v_proj.weight", {KD, E}, in_e, 0);
-    if (s.qkv_bias()) {
-      add(p + "self_attn.q_proj.bias", {QD}, 0.1f, 0);
-      add(p + "self_attn.k_proj.bias", {KD}, 0.1f, 0);
-      add(p + "self_attn.v_proj.bias", {KD}, 0.1f, 0);
-    }
-    if (s.qk_norm()) {
-      add(p + "self_attn.q_norm.weight", {s.hd()}, 0.1f, 1);
-      add(p + "self_attn.k_norm.weight", {s.hd()}, 0.1f, 1);
-    }
-    add(p + "self_attn.o_proj.weight", {E, QD}, 1.0f / std::sqrt(static_cast<float>(QD)), 0);
-    add(p + "post_attention_layernorm.weight", {E}, 0.1f, 1);
-    add(p + "mlp.gate_proj.weight", {s.n_ff, E}, in_e, 0);
-    add(p + "mlp.up_proj.weight", {s.n_ff, E}, in_e, 0);
-    add(p + "mlp.down_proj.weight", {E, s.n_ff}, 1.0f / std::sqrt(static_cast<float>(s.n_ff)), 0);
+    for (float& x : v) x = round_to(s.dtype, t.offset + t.scale * nd(rng));
+    w.shape[t.name] = t.shape;
+    w.data[t.name] = std::move(v);
   }
-  add("model.norm.weight", {E}, 0.1f, 1);
-  if (!s.tied) add("lm_head.weight", {s.n_vocab, E}, in_e, 0);
   return w;
 }
 

@@ -41,6 +41,13 @@ struct HfWeights {
   const std::vector<float>& at(const std::string& n) const { return data.at(n); }
 };
 
+// Every tensor of the architecture in HF naming, with the scale/offset random_weights draws with.
+struct HfTensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  float scale = 0, offset = 0;
+};
+std::vector<HfTensorSpec> hf_tensor_list(const HfSpec& s);
 HfWeights random_weights(const HfSpec& s);
 // config.json + *.safetensors (+ index when spec.shards > 1).
 void write_checkpoint(const fs::path& dir, const HfSpec& s, const HfWeights& w);
