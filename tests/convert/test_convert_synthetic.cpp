@@ -187,8 +187,14 @@ TEST_P(ConvertArch, TensorsForwardAndTokenizer) {
   EXPECT_EQ(tk->token_text(static_cast<int32_t>(spec.n_vocab - 1)), "[PAD" + std::to_string(spec.n_vocab - 1) + "]");
   if (tok == Tok::Spm) {
     EXPECT_EQ(tk->model_type(), "llama");
-    for (const std::string& s : spm_strings())
-      EXPECT_EQ(tk->encode(s, true, false), test::spm_encode(spm, s, true)) << "'" << s << "'";
+    size_t byte_tokens = 0;
+    for (const std::string& s : spm_strings()) {
+      const auto want = test::spm_encode(spm, s, true);
+      EXPECT_EQ(tk->encode(s, true, false), want) << "'" << s << "'";
+      for (int32_t id : want) byte_tokens += spm.pieces[static_cast<size_t>(id)].type == 6;
+    }
+    EXPECT_GT(byte_tokens, 0u) << "the strings should exercise byte fallback";
+    EXPECT_LT(test::spm_encode(spm, spm_strings()[0], false).size(), spm_strings()[0].size() / 2) << "merges should apply";
   } else {
     EXPECT_EQ(tk->model_type(), "gpt2");
     EXPECT_EQ(tk->pre_type(), ac.bpe_pre);
@@ -197,6 +203,7 @@ TEST_P(ConvertArch, TensorsForwardAndTokenizer) {
     EXPECT_TRUE(tk->is_control(tk->find_token("<|im_end|>")));
     for (const std::string& s : bpe_strings())
       EXPECT_EQ(tk->encode(s, true, true), test::bpe_encode(bpe, s)) << "'" << s << "'";
+    EXPECT_LT(test::bpe_encode(bpe, bpe_strings()[0]).size(), bpe_strings()[0].size() / 2) << "merges should apply";
   }
 }
 
