@@ -124,6 +124,7 @@ Message read_body(wire::Envelope::Body::Reader body, const DecodeLimits& lim) {
       auto s = r.getSampling();
       m.sampling = {s.getTemperature(), s.getTopK(),        s.getTopP(), s.getMinP(),
                     s.getRepeatPenalty(), s.getRepeatLastN(), s.getSeed()};
+      m.history = list<int32_t>(r.getHistory());
       return m;
     }
     case W::FORWARD: {
@@ -194,6 +195,10 @@ Message read_body(wire::Envelope::Body::Reader body, const DecodeLimits& lim) {
     }
     case W::GOODBYE:
       return Goodbye{text(body.getGoodbye().getReason(), lim.max_text, "goodbye.reason")};
+    case W::STAGE_READY: {
+      auto r = body.getStageReady();
+      return StageReady{r.getPlanId(), r.getOk(), text(r.getMessage(), lim.max_text, "stage_ready.message")};
+    }
   }
   throw Refused("unknown message type " + std::to_string(static_cast<unsigned>(body.which())));
 }

@@ -76,6 +76,7 @@ struct Writer {
     s.setRepeatPenalty(m.sampling.repeat_penalty);
     s.setRepeatLastN(m.sampling.repeat_last_n);
     s.setSeed(m.sampling.seed);
+    set_list(b.initHistory(static_cast<unsigned>(m.history.size())), m.history);
   }
   void operator()(const Forward& m) {
     check_rows(m.seq_ids.size(), m.positions.size(), "forward seq_ids/positions");
@@ -137,6 +138,12 @@ struct Writer {
     b.setMessage(m.message);
   }
   void operator()(const Goodbye& m) { body.initGoodbye().setReason(m.reason); }
+  void operator()(const StageReady& m) {
+    auto b = body.initStageReady();
+    b.setPlanId(m.plan_id);
+    b.setOk(m.ok);
+    b.setMessage(m.message);
+  }
 };
 
 // Large payloads (tensors, weight chunks) dominate; size the first segment so
@@ -186,7 +193,7 @@ std::string_view message_name(const Message& m) {
   static constexpr std::string_view names[] = {"hello",          "plan",          "start_request", "forward",
                                                "sampled_tokens", "clear_sequence", "weight_request", "weight_chunk",
                                                "heartbeat",      "ping",          "pong",          "error",
-                                               "goodbye"};
+                                               "goodbye",        "stage_ready"};
   static_assert(std::size(names) == std::variant_size_v<Message>);
   return names[m.index()];
 }

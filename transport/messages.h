@@ -69,6 +69,7 @@ struct StartRequest {
   uint64_t request_id = 0;
   std::vector<uint32_t> seq_ids;
   SamplingParams sampling;
+  std::vector<int32_t> history;  // tokens so far (the prompt): input of the repetition penalty
   bool operator==(const StartRequest&) const = default;
 };
 
@@ -155,8 +156,16 @@ struct Goodbye {
   bool operator==(const Goodbye&) const = default;
 };
 
+// A stage node's answer to a Plan: its slice is loaded (ok) or cannot be (message says why).
+struct StageReady {
+  uint64_t plan_id = 0;
+  bool ok = false;
+  std::string message;
+  bool operator==(const StageReady&) const = default;
+};
+
 using Message = std::variant<Hello, Plan, StartRequest, Forward, SampledTokens, ClearSequence, WeightRequest,
-                             WeightChunk, Heartbeat, Ping, Pong, Error, Goodbye>;
+                             WeightChunk, Heartbeat, Ping, Pong, Error, Goodbye, StageReady>;
 
 // "hello", "forward", ... for logs.
 std::string_view message_name(const Message& m);

@@ -59,6 +59,13 @@ struct StartRequest {
   requestId @0 :UInt64;
   seqIds @1 :List(UInt32);
   sampling @2 :SamplingParams;
+  history @3 :List(Int32);     # tokens so far (prompt), for the repetition penalty
+}
+
+struct StageReady {
+  planId @0 :UInt64;
+  ok @1 :Bool;
+  message @2 :Text;            # why not, when !ok
 }
 
 struct Forward {
@@ -137,5 +144,6 @@ struct Envelope {
     pong @11 :Pong;
     error @12 :Error;
     goodbye @13 :Goodbye;
+    stageReady @14 :StageReady;
   }
 }
