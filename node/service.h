@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,13 @@ struct TokenEvent {
 class RequestError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// Thrown by submit() when the request is valid but the service has no room for it now (every
+// sequence slot busy and the wait queue full, or shutting down): the HTTP layer maps it to 503.
+class OverloadedError : public RequestError {
+ public:
+  using RequestError::RequestError;
 };
 
 class InferenceService {
