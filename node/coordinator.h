@@ -1,0 +1,106 @@
+// The coordinator: owns the model file, the tokenizer and the plan; admits workers, plans
+// contiguous slices over itself and them, and drives every request through the pipeline.
+// It implements InferenceService, so the HTTP API and the CLI talk to it like to a local
+// engine.
+//
+// Topology: every worker holds one link, to the coordinator; hidden states of stage i reach
+// stage i+1 through the coordinator (a star). That keeps a single authenticated link per
+// worker and one place that sees every request's state (re-planning, cancellation). The
+// extra hop costs one message time per stage per token.
+#pragma once
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "engine/model.h"
+#include "engine/tokenizer.h"
+#include "node/config.h"
+#include "node/service.h"
+#include "node/slice_file.h"
+#include "node/stage.h"
+#include "partition/partition.h"
+#include "transport/asio_link.h"
+
+namespace zen::node {
+
+class Coordinator : public InferenceService {
+ public:
+  explicit Coordinator(NodeConfig cfg);
+  ~Coordinator() override;
+
+  // InferenceService
+  const engine::Tokenizer& tokenizer() const override { return *tok_; }
+  std::string model_name() const override;
+  std::string chat_template() const override { return chat_template_; }
+  int n_ctx() const override { return n_ctx_; }
+  uint64_t submit(CompletionRequest req, std::function<bool(const TokenEvent&)> on_event) override;
+  void cancel(uint64_t request_id) override;
+  nlohmann::json cluster_info() const override;
+
+  uint16_t port() const;  // the peer listener's port
+  // Blocks until the cluster serves with at least `nodes` stage nodes (coordinator
+  // included) or the timeout passes; returns whether it does.
+  bool wait_ready(int nodes, std::chrono::milliseconds timeout);
+
+ private:
+  struct Node;
+  struct Request;
+  using Event = std::function<void()>;
+
+  void post(Event e);
+  void loop();
+  void on_link(std::shared_ptr<transport::Link> link);
+  void on_message(const std::string& node, transport::Message&& m);
+  void on_node_gone(const std::string& node, const std::string& reason);
+  void replan();
+  void on_stage_output(int stage, StageRunner::Output&& out);
+  void on_token(uint64_t id, int32_t token);
+  void to_stage(int stage, transport::Message m);
+  void start(Request& r);
+  void finish(Request& r, const std::string& reason, const std::string& error = {});
+  void serve_weights(const std::string& node, const transport::WeightRequest& w);
+  void refresh_snapshot();
+
+  NodeConfig cfg_;
+  std::shared_ptr<engine::GgufModelFile> file_;
+  engine::Hparams hp_;
+  std::unique_ptr<engine::Tokenizer> tok_;
+  std::string chat_template_;
+  Digest digest_;
+  int n_ctx_ = 0;
+  partition::ModelCost cost_;
+
+  transport::Credentials creds_;
+  transport::IoThread io_;
+  std::unique_ptr<transport::Listener> listener_;
+
+  // Event-loop state (loop thread only).
+  std::map<std::string, std::unique_ptr<Node>> nodes_;
+  std::map<uint64_t, std::unique_ptr<Request>> requests_;
+  std::deque<uint64_t> waiting_;  // submitted while the cluster was not serving
+  transport::Plan plan_;
+  std::vector<std::string> stage_nodes_;   // node name per stage ("" = this node)
+  std::unique_ptr<StageRunner> local_;     // this node's stage, if any
+  int local_stage_ = -1;
+  bool serving_ = false;
+  int ready_count_ = 0;
+  partition::Prediction prediction_;
+  bool dirty_ = true;  // membership or plan changed: refresh the /cluster snapshot
+
+  mutable std::mutex mu_;  // guards the event queue and the snapshot below
+  std::condition_variable cv_;
+  std::deque<Event> events_;
+  bool stop_ = false;
+  nlohmann::json snapshot_;  // cluster_info, refreshed by the loop
+  int snapshot_ready_nodes_ = 0;
+  bool snapshot_serving_ = false;
+  std::atomic<uint64_t> next_id_{1};
+  std::thread loop_;
+  std::vector<std::thread> senders_;  // weight transfers
+};
+
+}  // namespace zen::node

@@ -1,0 +1,27 @@
+// Coordinator internals shared by coordinator*.cpp.
+#pragma once
+#include "node/coordinator.h"
+
+namespace zen::node {
+
+struct Coordinator::Node {
+  std::string name;
+  std::shared_ptr<transport::Link> link;
+  transport::Hello hello;
+  bool ready = false;  // loaded its slice of the current plan
+  int stage = -1;      // index in the current plan, -1 when spare
+};
+
+struct Coordinator::Request {
+  uint64_t id = 0;
+  uint32_t seq = 0;
+  CompletionRequest req;
+  std::function<bool(const TokenEvent&)> on_event;
+  int n_prompt = 0;
+  int generated = 0;
+  int32_t next_pos = 0;
+  std::unique_ptr<engine::StreamDecoder> dec;
+  std::string held;  // decoded text not yet sent (could be the start of a stop string)
+};
+
+}  // namespace zen::node

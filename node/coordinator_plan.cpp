@@ -1,0 +1,229 @@
+// Coordinator: planning, slice assignment, weight transfer, /cluster.
+#include <fstream>
+#include <thread>
+
+#include "kernels/ops.h"
+#include "node/coordinator.h"
+#include "node/coordinator_internal.h"
+#include "node/peer.h"
+
+namespace zen::node {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+uint64_t mem_available_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  uint64_t kb = 0;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  return uint64_t{8} << 30;
+}
+
+partition::Device make_device(const std::string& name, uint64_t budget, double gbps, int threads) {
+  partition::Device d;
+  d.name = name;
+  d.mem_bytes = budget ? budget : mem_available_bytes();
+  d.mem_bw_gbs = gbps > 0 ? gbps : 20.0;
+  d.flops = 50e9 * std::max(1, threads);
+  d.overhead_s = 50e-6;
+  return d;
+}
+
+}  // namespace
+
+void Coordinator::replan() {
+  if (!requests_.empty()) {  // a safe point is when nothing is in flight; try again later
+    std::thread([this] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      post([this] { replan(); });
+    }).detach();
+    return;
+  }
+  serving_ = false;
+  dirty_ = true;
+  local_.reset();
+  local_stage_ = -1;
+  ready_count_ = 0;
+  // Devices: this node first, then the workers by name (a stable order for forced splits).
+  partition::Cluster cluster;
+  std::vector<std::string> names = {""};
+  cluster.devices.push_back(make_device(cfg_.name, cfg_.memory_budget, 0, cfg_.threads));
+  for (auto& [name, n] : nodes_) {
+    names.push_back(name);
+    cluster.devices.push_back(make_device(name, n->hello.ram_bytes, n->hello.kernel_gbps, static_cast<int>(n->hello.threads)));
+    n->ready = false;
+    n->stage = -1;
+  }
+  partition::PlanOptions opts;
+  opts.kv_tokens = static_cast<uint64_t>(n_ctx_);
+  opts.n_streams = std::max(1, cfg_.limits.max_sequences);
+  if (!cfg_.layer_split.empty()) {
+    if (cfg_.layer_split.size() > cluster.devices.size()) {
+      log_line(cfg_.name, "waiting for nodes: layer_split has " + std::to_string(cfg_.layer_split.size()) + " stages, " +
+                              std::to_string(cluster.devices.size()) + " nodes present");
+      snapshot_serving_ = false;
+      return;
+    }
+    std::vector<int> order;
+    for (size_t i = 0; i < cfg_.layer_split.size(); ++i) order.push_back(static_cast<int>(i));
+    opts.forced_order = order;
+    opts.forced_layers_per_stage = cfg_.layer_split;
+  }
+  partition::Plan p;
+  try {
+    p = partition::plan(cost_, cluster, opts);
+  } catch (const std::exception& e) {
+    log_line(cfg_.name, std::string("cannot plan: ") + e.what());
+    return;
+  }
+  if (!p.fits) {
+    log_line(cfg_.name, "the model does not fit the nodes present: " + p.why_not);
+    return;
+  }
+  prediction_ = p.prediction;
+  plan_ = {};
+  plan_.plan_id = plan_.plan_id + 1 + static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() & 0xffff);
+  plan_.model_digest = digest_;
+  plan_.predicted_tokens_per_s = p.prediction.tokens_per_s;
+  stage_nodes_.clear();
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    const auto& s = p.stages[i];
+    const std::string& who = names[static_cast<size_t>(s.device)];
+    stage_nodes_.push_back(who);
+    transport::Stage ts;
+    ts.node_name = who.empty() ? cfg_.name : who;
+    ts.first_layer = static_cast<uint32_t>(s.first_layer);
+    ts.end_layer = static_cast<uint32_t>(s.end_layer);
+    plan_.stages.push_back(ts);
+    if (who.empty()) {
+      local_stage_ = static_cast<int>(i);
+    } else {
+      nodes_.at(who)->stage = static_cast<int>(i);
+    }
+  }
+  log_line(cfg_.name, "plan " + std::to_string(plan_.plan_id) + ":\n" + partition::describe(p, cluster));
+  for (auto& [name, n] : nodes_) send_wait(*n->link, plan_);
+  if (local_stage_ >= 0) {
+    const auto& s = p.stages[static_cast<size_t>(local_stage_)];
+    engine::SliceSpec spec{s.first_layer, s.end_layer, local_stage_ == 0, local_stage_ + 1 == static_cast<int>(p.stages.size())};
+    StageOptions so;
+    so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    so.context.n_ctx = n_ctx_;
+    so.context.max_seqs = std::max(1, cfg_.limits.max_sequences);
+    so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32
+                    : cfg_.activation_type == ActivationType::f16 ? transport::DType::f16
+                                                                  : transport::DType::bf16;
+    const int stage = local_stage_;
+    local_ = std::make_unique<StageRunner>(engine::Model::load(file_, spec), so, [this, stage](StageRunner::Output&& out) {
+      auto o = std::make_shared<StageRunner::Output>(std::move(out));
+      post([this, stage, o] { on_stage_output(stage, std::move(*o)); });
+    });
+    ++ready_count_;
+  }
+  if (ready_count_ == static_cast<int>(plan_.stages.size())) {
+    serving_ = true;
+    log_line(cfg_.name, "cluster serving: plan " + std::to_string(plan_.plan_id) + " on this node alone");
+  }
+}
+
+void Coordinator::serve_weights(const std::string& node, const transport::WeightRequest& w) {
+  Node& n = *nodes_.at(node);
+  if (n.stage < 0) return;
+  const auto& st = plan_.stages[static_cast<size_t>(n.stage)];
+  SliceSpecFile spec{static_cast<int>(st.first_layer), static_cast<int>(st.end_layer), n.stage == 0,
+                     n.stage + 1 == static_cast<int>(plan_.stages.size())};
+  const fs::path dir = cfg_.data_dir / "slices-out";
+  fs::create_directories(dir);
+  const fs::path path = dir / slice_file_name(digest_, spec);
+  if (!fs::exists(path)) {
+    log_line(cfg_.name, "writing slice for " + node + ": " + path.filename().string());
+    write_slice_file(*file_, spec, path);
+  }
+  const Digest d = file_digest(path, cfg_.data_dir);
+  const uint64_t total = fs::file_size(path);
+  if (w.slice_digest.empty()) {  // an offer
+    send_wait(*n.link, transport::WeightChunk{d, 0, total, {}});
+    return;
+  }
+  if (w.slice_digest != d || w.offset > total) {
+    send_wait(*n.link, transport::Error{transport::ErrorCode::bad_request, "unknown slice or offset"});
+    return;
+  }
+  // Stream from the resume point on a thread of its own (the loop keeps serving).
+  std::weak_ptr<transport::Link> weak = n.link;
+  senders_.emplace_back([weak, path, d, total, offset = w.offset] {
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(offset));
+    uint64_t at = offset;
+    const size_t chunk = size_t{1} << 20;
+    while (at < total) {
+      auto link = weak.lock();
+      if (!link) return;
+      transport::WeightChunk c{d, at, total, std::vector<std::byte>(std::min<uint64_t>(chunk, total - at))};
+      in.read(reinterpret_cast<char*>(c.bytes.data()), static_cast<std::streamsize>(c.bytes.size()));
+      if (!in || !send_wait(*link, c)) return;
+      at += c.bytes.size();
+    }
+  });
+}
+
+void Coordinator::refresh_snapshot() {
+  dirty_ = false;
+  nlohmann::json j;
+  j["model"] = {{"name", model_name()}, {"path", cfg_.model.string()}, {"digest", hex(digest_)},
+                {"architecture", hp_.arch}, {"layers", hp_.n_layer}};
+  j["serving"] = serving_;
+  j["plan_id"] = plan_.plan_id;
+  j["prediction"] = {{"tokens_per_s", prediction_.tokens_per_s}, {"ttft_s", prediction_.ttft_s},
+                     {"aggregate_tokens_per_s", prediction_.aggregate_tokens_per_s}, {"bottleneck", prediction_.bottleneck}};
+  nlohmann::json nodes = nlohmann::json::array();
+  auto stage_json = [&](int i) -> nlohmann::json {
+    if (i < 0) return nullptr;
+    const auto& s = plan_.stages[static_cast<size_t>(i)];
+    return {{"index", i}, {"first_layer", s.first_layer}, {"end_layer", s.end_layer}, {"embedding", i == 0},
+            {"head", i + 1 == static_cast<int>(plan_.stages.size())}};
+  };
+  nodes.push_back({{"name", cfg_.name}, {"role", "coordinator"}, {"address", cfg_.listen.str()},
+                   {"state", local_stage_ >= 0 ? "ready" : "spare"}, {"stage", stage_json(local_stage_)},
+                   {"threads", cfg_.threads}, {"memory_budget", cfg_.memory_budget},
+                   {"isa", kernels::isa_name(kernels::active_isa())}});
+  int ready = local_stage_ >= 0 ? 1 : 0;
+  for (const auto& [name, n] : nodes_) {
+    const auto st = n->link->stats();
+    nodes.push_back({{"name", name}, {"role", "worker"}, {"address", n->link->peer_address()},
+                     {"public_key", transport::format_public_key(n->hello.static_key)},
+                     {"state", n->stage < 0 ? "spare" : n->ready ? "ready" : "loading"}, {"stage", stage_json(n->stage)},
+                     {"threads", n->hello.threads}, {"memory_budget", n->hello.ram_bytes},
+                     {"cpu_features", n->hello.cpu_features}, {"kernel_gbps", n->hello.kernel_gbps},
+                     {"has_model", n->hello.model_digest == digest_}, {"rtt_us", st.rtt_us_smoothed},
+                     {"bytes_sent", st.bytes_sent}, {"bytes_received", st.bytes_received}});
+    if (n->stage >= 0 && n->ready) ++ready;
+  }
+  j["nodes"] = nodes;
+  std::lock_guard<std::mutex> lk(mu_);
+  snapshot_ = std::move(j);
+  snapshot_serving_ = serving_;
+  snapshot_ready_nodes_ = ready;
+}
+
+nlohmann::json Coordinator::cluster_info() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return snapshot_;
+}
+
+bool Coordinator::wait_ready(int nodes, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (snapshot_serving_ && snapshot_ready_nodes_ >= nodes) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+}  // namespace zen::node

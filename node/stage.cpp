@@ -1,0 +1,173 @@
+#include "node/stage.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "transport/tensor.h"
+
+namespace zen::node {
+
+StageRunner::StageRunner(std::shared_ptr<const engine::Model> model, const StageOptions& opts, Emit emit)
+    : model_(std::move(model)), opts_(opts), emit_(std::move(emit)) {
+  engine::ContextParams cp = opts_.context;
+  cp.max_batch = std::max(cp.max_batch, 1);
+  ctx_ = std::make_unique<engine::Context>(model_, cp);
+  thread_ = std::thread([this] { loop(); });
+}
+
+StageRunner::~StageRunner() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void StageRunner::start_request(const transport::StartRequest& r) {
+  { std::lock_guard<std::mutex> lk(mu_); queue_.emplace_back(r); }
+  cv_.notify_one();
+}
+
+void StageRunner::submit(transport::Forward&& f) {
+  { std::lock_guard<std::mutex> lk(mu_); queue_.emplace_back(std::move(f)); }
+  cv_.notify_one();
+}
+
+void StageRunner::clear(const transport::ClearSequence& c) {
+  { std::lock_guard<std::mutex> lk(mu_); queue_.emplace_back(c); }
+  cv_.notify_one();
+}
+
+void StageRunner::loop() {
+  std::vector<transport::Forward> batch;
+  for (;;) {
+    batch.clear();
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      // Control messages apply in order; Forwards waiting behind them join one batch.
+      size_t rows = 0;
+      while (!queue_.empty()) {
+        auto& front = queue_.front();
+        if (auto* s = std::get_if<transport::StartRequest>(&front)) {
+          if (!batch.empty()) break;
+          for (uint32_t seq : s->seq_ids) {
+            SeqSampler& ss = samplers_[seq];
+            engine::SamplerParams p;
+            p.temperature = s->sampling.temperature;
+            p.top_k = s->sampling.top_k;
+            p.top_p = s->sampling.top_p;
+            p.min_p = s->sampling.min_p;
+            p.repeat_penalty = s->sampling.repeat_penalty;
+            p.repeat_last_n = s->sampling.repeat_last_n;
+            p.seed = s->sampling.seed;
+            try {
+              ss.sampler = std::make_unique<engine::Sampler>(p);
+            } catch (const std::exception& e) {
+              emit_(transport::Error{transport::ErrorCode::bad_request,
+                                     "request " + std::to_string(s->request_id) + ": " + e.what()});
+            }
+            ss.history = s->history;
+          }
+        } else if (auto* c = std::get_if<transport::ClearSequence>(&front)) {
+          if (!batch.empty()) break;
+          for (uint32_t seq : c->seq_ids) {
+            ctx_->clear_seq(static_cast<int32_t>(seq));
+            samplers_.erase(seq);
+          }
+        } else {
+          auto& f = std::get<transport::Forward>(front);
+          const size_t n = f.seq_ids.size();
+          if (!batch.empty() && rows + n > static_cast<size_t>(opts_.max_batch_rows)) break;
+          rows += n;
+          batch.push_back(std::move(f));
+        }
+        queue_.pop_front();
+      }
+    }
+    if (!batch.empty()) run_batch(batch);
+  }
+}
+
+void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const engine::Hparams& hp = model_->hp();
+  const bool first = model_->has_embed(), last = model_->has_head();
+  std::vector<engine::BatchRow> rows;
+  std::vector<float> hidden;
+  // Check each message on its own, so one bad request fails alone.
+  std::vector<transport::Forward*> ok;
+  for (auto& f : batch) {
+    const size_t n = f.seq_ids.size();
+    std::string err;
+    if (n == 0 || f.positions.size() != n) err = "malformed forward (row lists differ)";
+    else if (first && f.tokens.size() != n) err = "first stage needs one token per row";
+    else if (!first && (f.hidden.shape.size() != 2 || f.hidden.shape[0] != n || f.hidden.shape[1] != hp.n_embd))
+      err = "hidden state shape does not match this model";
+    if (!err.empty()) {
+      emit_(transport::Error{transport::ErrorCode::bad_request, "request " + std::to_string(f.request_id) + ": " + err});
+      continue;
+    }
+    ok.push_back(&f);
+  }
+  for (auto* f : ok) {
+    const size_t n = f->seq_ids.size();
+    for (size_t i = 0; i < n; ++i) {
+      const bool want = last ? (f->want_logits && i + 1 == n) : true;
+      rows.push_back({static_cast<int32_t>(f->seq_ids[i]), f->positions[i], first ? f->tokens[i] : 0, want});
+    }
+    if (!first) {
+      std::vector<float> h = transport::decode_activations(f->hidden);
+      hidden.insert(hidden.end(), h.begin(), h.end());
+    }
+  }
+  if (rows.empty()) return;
+  std::vector<float> out;
+  try {
+    ctx_->forward(rows, first ? nullptr : hidden.data(), out);
+  } catch (const std::exception& e) {
+    for (auto* f : ok)
+      emit_(transport::Error{transport::ErrorCode::bad_request, "request " + std::to_string(f->request_id) + ": " + e.what()});
+    return;
+  }
+  rows_done_ += rows.size();
+  // Hand each message's result on, in order.
+  size_t at = 0;
+  for (auto* f : ok) {
+    const size_t n = f->seq_ids.size();
+    if (!last) {
+      transport::Forward next;
+      next.request_id = f->request_id;
+      next.seq_ids = f->seq_ids;
+      next.positions = f->positions;
+      next.want_logits = f->want_logits;
+      next.last_chunk = f->last_chunk;
+      next.hidden = transport::encode_activations(std::span<const float>(out.data() + at * hp.n_embd, n * hp.n_embd),
+                                                  {static_cast<uint32_t>(n), static_cast<uint32_t>(hp.n_embd)},
+                                                  opts_.activation);
+      at += n;
+      emit_(std::move(next));
+      continue;
+    }
+    if (!f->want_logits) continue;
+    const uint32_t seq = f->seq_ids.back();
+    std::span<const float> logits(out.data() + at * hp.n_vocab, static_cast<size_t>(hp.n_vocab));
+    ++at;
+    SeqSampler& ss = samplers_[seq];
+    if (!ss.sampler) ss.sampler = std::make_unique<engine::Sampler>(engine::SamplerParams{0.0f});
+    // The penalty's history: the prompt (from StartRequest) plus every token sampled here.
+    const int32_t token = ss.sampler->sample(logits, ss.history);
+    ss.history.push_back(token);
+    transport::SampledTokens st;
+    st.request_id = f->request_id;
+    st.seq_ids = {seq};
+    st.tokens = {token};
+    emit_(std::move(st));
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  busy_s_ = busy_s_ + s;
+}
+
+}  // namespace zen::node

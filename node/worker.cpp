@@ -1,0 +1,211 @@
+#include "node/worker.h"
+
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "kernels/ops.h"
+#include "node/peer.h"
+
+namespace zen::node {
+
+namespace fs = std::filesystem;
+
+Worker::Worker(NodeConfig cfg) : cfg_(std::move(cfg)) {
+  creds_ = credentials(cfg_);
+  if (!cfg_.model.empty()) {
+    log_line(cfg_.name, "hashing " + cfg_.model.string() + " (cached after the first time)");
+    local_digest_ = file_digest(cfg_.model, cfg_.data_dir);
+  }
+  fs::create_directories(cfg_.data_dir / "slices");
+}
+
+Worker::~Worker() { stop(); }
+
+void Worker::stop() {
+  stop_ = true;
+  std::shared_ptr<transport::Link> l;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    l = link_;
+  }
+  if (l) l->close("worker stopping");
+}
+
+void Worker::run() {
+  if (cfg_.peers.empty()) throw ConfigError("worker: no coordinator address (peers) to dial");
+  auto backoff = std::chrono::milliseconds(200);
+  while (!stop_) {
+    for (const HostPort& hp : cfg_.peers) {
+      if (stop_) break;
+      try {
+        session(hp);
+        backoff = std::chrono::milliseconds(200);
+      } catch (const std::exception& e) {
+        log_line(cfg_.name, "cannot reach coordinator " + hp.str() + ": " + e.what());
+      }
+    }
+    if (stop_) break;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+void Worker::session(const HostPort& coordinator) {
+  auto link = transport::connect_blocking(io_.context(), coordinator.host, coordinator.port, creds_, link_options(cfg_));
+  std::promise<std::string> closed;
+  auto closed_f = closed.get_future();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    link_ = link;
+  }
+  transport::LinkHandlers h;
+  // Messages are handled on the io thread but only queue work (the stage has its own
+  // thread); slice loading and file writes are short per message.
+  h.on_message = [this](transport::Message&& m) {
+    try {
+      on_message(std::move(m));
+    } catch (const std::exception& e) {
+      log_line(cfg_.name, std::string("error: ") + e.what());
+      send(transport::Error{transport::ErrorCode::internal, e.what()});
+    }
+  };
+  auto done = std::make_shared<std::promise<std::string>>(std::move(closed));
+  h.on_close = [done](const std::string& reason) { done->set_value(reason); };
+  link->start(std::move(h));
+  transport::Hello hello;
+  hello.node_name = cfg_.name;
+  hello.static_key = creds_.identity.public_key;
+  hello.ram_bytes = cfg_.memory_budget;
+  hello.threads = static_cast<uint32_t>(cfg_.threads);
+  hello.cpu_features = kernels::isa_name(kernels::active_isa());
+  if (local_digest_) hello.model_digest = *local_digest_;
+  send(hello);
+  log_line(cfg_.name, "joined coordinator " + coordinator.str());
+  const std::string reason = closed_f.get();
+  log_line(cfg_.name, "link to coordinator closed: " + reason);
+  std::lock_guard<std::mutex> lk(mu_);
+  link_.reset();
+}
+
+void Worker::send(const transport::Message& m) {
+  std::shared_ptr<transport::Link> l;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    l = link_;
+  }
+  if (l) send_wait(*l, m);
+}
+
+void Worker::on_message(transport::Message&& m) {
+  if (auto* p = std::get_if<transport::Plan>(&m)) return on_plan(*p);
+  if (auto* c = std::get_if<transport::WeightChunk>(&m)) return on_weight_chunk(*c);
+  if (auto* f = std::get_if<transport::Forward>(&m)) {
+    if (!runner_) throw std::runtime_error("forward before the stage is loaded");
+    return runner_->submit(std::move(*f));
+  }
+  if (auto* s = std::get_if<transport::StartRequest>(&m)) {
+    if (runner_) runner_->start_request(*s);
+    return;
+  }
+  if (auto* c = std::get_if<transport::ClearSequence>(&m)) {
+    if (runner_) runner_->clear(*c);
+    return;
+  }
+  if (auto* e = std::get_if<transport::Error>(&m)) log_line(cfg_.name, "coordinator says: " + e->message);
+}
+
+void Worker::on_plan(const transport::Plan& p) {
+  const transport::Stage* mine = nullptr;
+  for (size_t i = 0; i < p.stages.size(); ++i)
+    if (p.stages[i].node_name == cfg_.name) {
+      mine = &p.stages[i];
+      spec_ = {static_cast<int>(mine->first_layer), static_cast<int>(mine->end_layer), i == 0, i + 1 == p.stages.size()};
+    }
+  plan_id_ = p.plan_id;
+  model_digest_ = p.model_digest;
+  if (!mine) {  // not part of this plan: drop any old stage, stay connected as a spare
+    runner_.reset();
+    log_line(cfg_.name, "plan " + std::to_string(p.plan_id) + ": no stage for this node (spare)");
+    send(transport::StageReady{p.plan_id, true, "spare"});
+    return;
+  }
+  log_line(cfg_.name, "plan " + std::to_string(p.plan_id) + ": layers [" + std::to_string(spec_.first_layer) + ", " +
+                          std::to_string(spec_.end_layer) + ")" + (spec_.embed ? " + embedding" : "") +
+                          (spec_.head ? " + head" : ""));
+  runner_.reset();
+  if (local_digest_ && *local_digest_ == p.model_digest) return load_stage(cfg_.model, true);
+  // The cached slice, if any, was named after the model digest and the slice.
+  const fs::path cached = cfg_.data_dir / "slices" / slice_file_name(p.model_digest, spec_);
+  if (fs::exists(cached)) {
+    log_line(cfg_.name, "using cached slice " + cached.string());
+    return load_stage(cached, false);
+  }
+  send(transport::WeightRequest{{}, 0});  // ask for an offer
+}
+
+void Worker::on_weight_chunk(const transport::WeightChunk& c) {
+  const fs::path final_path = cfg_.data_dir / "slices" / slice_file_name(model_digest_, spec_);
+  if (c.bytes.empty() && c.offset == 0 && want_digest_ != c.slice_digest) {  // an offer
+    want_digest_ = c.slice_digest;
+    want_total_ = c.total;
+    part_path_ = final_path.string() + ".part";
+    uint64_t have = fs::exists(part_path_) ? fs::file_size(part_path_) : 0;
+    if (have > c.total) {
+      fs::remove(part_path_);
+      have = 0;
+    }
+    last_progress_ = -1;
+    log_line(cfg_.name, "receiving slice (" + format_size(c.total) + (have ? ", resuming at " + format_size(have) : "") + ")");
+    send(transport::WeightRequest{c.slice_digest, have});
+    return;
+  }
+  if (c.slice_digest != want_digest_) return;  // a stale transfer
+  {
+    std::ofstream out(part_path_, std::ios::binary | std::ios::app);
+    if (static_cast<uint64_t>(out.tellp()) != c.offset) throw std::runtime_error("slice transfer out of order");
+    out.write(reinterpret_cast<const char*>(c.bytes.data()), static_cast<std::streamsize>(c.bytes.size()));
+    if (!out) throw std::runtime_error("cannot write " + part_path_.string() + " (disk full?)");
+  }
+  const uint64_t now = c.offset + c.bytes.size();
+  const int pct = want_total_ ? static_cast<int>(100 * now / want_total_) : 100;
+  if (pct / 10 != last_progress_ / 10) {
+    last_progress_ = pct;
+    log_line(cfg_.name, "slice transfer " + std::to_string(pct) + "%");
+  }
+  if (now < want_total_) return;
+  if (file_digest(part_path_) != want_digest_) {
+    fs::remove(part_path_);
+    want_digest_.clear();
+    throw std::runtime_error("received slice does not match its digest: discarded");
+  }
+  fs::rename(part_path_, final_path);
+  want_digest_.clear();
+  log_line(cfg_.name, "slice verified and cached as " + final_path.string());
+  load_stage(final_path, false);
+}
+
+void Worker::load_stage(const fs::path& file, bool whole_model) {
+  try {
+    engine::SliceSpec s{spec_.first_layer, spec_.end_layer, spec_.embed, spec_.head};
+    auto model = engine::Model::load(file.string(), s);
+    StageOptions so;
+    so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    so.context.n_ctx = static_cast<int>(std::min<int64_t>(model->hp().n_ctx_train, 4096));
+    so.context.max_seqs = std::max(1, cfg_.limits.max_sequences);
+    so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32
+                    : cfg_.activation_type == ActivationType::f16 ? transport::DType::f16
+                                                                  : transport::DType::bf16;
+    runner_ = std::make_unique<StageRunner>(model, so, [this](StageRunner::Output&& out) {
+      std::visit([this](auto&& msg) { send(msg); }, out);
+    });
+    log_line(cfg_.name, std::string("stage ready (") + (whole_model ? "own copy of the model" : "slice file") + ", " +
+                            format_size(model->weight_bytes()) + " of weights mapped)");
+    send(transport::StageReady{plan_id_, true, ""});
+  } catch (const std::exception& e) {
+    log_line(cfg_.name, std::string("cannot load the stage: ") + e.what());
+    send(transport::StageReady{plan_id_, false, e.what()});
+  }
+}
+
+}  // namespace zen::node

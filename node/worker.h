@@ -1,0 +1,55 @@
+// A worker node: dials the coordinator, reports its capabilities, loads the slice the plan
+// gives it (from its own copy of the model, its cache, or by transfer from the coordinator),
+// and runs its pipeline stage. Reconnects when the link drops.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "node/config.h"
+#include "node/slice_file.h"
+#include "node/stage.h"
+#include "transport/asio_link.h"
+
+namespace zen::node {
+
+struct WorkerInfo;
+
+class Worker {
+ public:
+  explicit Worker(NodeConfig cfg);
+  ~Worker();
+  // Runs until stop() (reconnecting as needed).
+  void run();
+  void stop();
+
+ private:
+  void session(const HostPort& coordinator);
+  void on_message(transport::Message&& m);
+  void on_plan(const transport::Plan& p);
+  void on_weight_chunk(const transport::WeightChunk& c);
+  void load_stage(const std::filesystem::path& file, bool whole_model);
+  void send(const transport::Message& m);
+
+  NodeConfig cfg_;
+  transport::Credentials creds_;
+  transport::IoThread io_;
+  std::shared_ptr<transport::Link> link_;
+  std::mutex mu_;
+  std::atomic<bool> stop_{false};
+  std::optional<Digest> local_digest_;  // of cfg_.model, when the worker has one
+  // The plan in force and this node's part of it.
+  uint64_t plan_id_ = 0;
+  Digest model_digest_;
+  SliceSpecFile spec_;
+  std::unique_ptr<StageRunner> runner_;
+  // An incoming slice transfer.
+  Digest want_digest_;
+  uint64_t want_total_ = 0;
+  std::filesystem::path part_path_;
+  int last_progress_ = -1;
+};
+
+}  // namespace zen::node
