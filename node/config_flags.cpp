@@ -1,0 +1,128 @@
+// zen-node command-line flags: one per config key, each overriding the file.
+#include <CLI/CLI.hpp>
+
+#include "node/config.h"
+
+namespace zen::node {
+
+namespace {
+
+// A flag that stores its text into an optional (so "not given" stays distinguishable).
+template <class T>
+CLI::Option* opt(CLI::App& app, const std::string& name, std::optional<T>& dst, const std::string& help) {
+  return app.add_option_function<T>(name, [&dst](const T& v) { dst = v; }, help);
+}
+
+// A repeatable flag: one value per occurrence, commas also separate values.
+CLI::Option* multi(CLI::App& app, const std::string& name, std::vector<std::string>& dst, const std::string& help,
+                   bool split_commas = true) {
+  CLI::Option* o = app.add_option(name, dst, help)->allow_extra_args(false);
+  if (split_commas) o->delimiter(',');
+  return o;
+}
+
+}  // namespace
+
+void add_config_flags(CLI::App& app, ConfigFlags& f) {
+  app.add_option("-c,--config", f.config, "TOML config file (cluster.example.toml shows every key)");
+  opt(app, "--name", f.name, "node name (default: host name)");
+  opt(app, "--role", f.role, "coordinator or worker");
+  opt(app, "--listen", f.listen, "TCP address for peer links, host:port (default 0.0.0.0:7700)");
+  opt(app, "--http", f.http, "coordinator HTTP API address, host:port; \"\" disables (default 127.0.0.1:8080)");
+  opt(app, "--data-dir", f.data_dir, "cache directory for keys and model slices (default ~/.cache/zen)");
+  opt(app, "--key-file", f.key_file, "node identity key file (default <data-dir>/node.key; made on first start)");
+  opt(app, "--cluster-secret-file", f.cluster_secret_file, "file holding the base64 cluster secret (zen keygen)");
+  opt(app, "--cluster-secret", f.cluster_secret,
+      "base64 cluster secret inline (visible to other local users in the process list: prefer the file)");
+  opt(app, "-m,--model", f.model, "GGUF model (required on the coordinator; optional on workers)");
+  multi(app, "--peer", f.peers, "static peer host:port to dial (repeatable; replaces the file's list)");
+  multi(app, "--allow", f.allow, "base64 public key of an admitted peer (repeatable; replaces the file's list)");
+  opt(app, "--memory", f.memory, "memory budget for weights and KV cache, e.g. 6GiB (default: what is available)");
+  opt(app, "-t,--threads", f.threads, "compute threads (default: every hardware thread)");
+  opt(app, "--activation-type", f.activation_type, "hidden states on the wire: f32 (exact), f16 or bf16");
+  multi(app, "--api-key", f.api_keys, "HTTP API bearer token (repeatable; replaces the file's list)", false);
+  opt(app, "--layer-split", f.layer_split, "forced layers per stage, e.g. 4,4,3 (tests; default: planned)");
+  app.add_flag_function(
+      "--discovery,!--no-discovery", [&f](int64_t n) { f.discovery = n > 0; }, "LAN discovery beacons on or off");
+  opt(app, "--discovery-port", f.discovery_port, "UDP port for discovery beacons (default 7701)");
+  opt(app, "--discovery-interval", f.discovery_interval, "time between beacons (default 2s)");
+  multi(app, "--discovery-target", f.discovery_targets,
+        "beacon destination: broadcast or multicast address, host[:port] (repeatable)");
+  opt(app, "--max-request-bytes", f.max_request_bytes, "largest HTTP request body (default 1MiB)");
+  opt(app, "--max-sequences", f.max_sequences, "sequences in flight at once (default 8)");
+  opt(app, "--request-timeout", f.request_timeout, "per HTTP request; 0 = none (default 10m)");
+  opt(app, "--heartbeat-interval", f.heartbeat_interval, "heartbeat period on every link (default 1s)");
+  opt(app, "--failure-timeout", f.failure_timeout, "a peer silent this long is declared gone (default 3s)");
+}
+
+void apply_flags(const ConfigFlags& f, NodeConfig& c) {
+  if (f.name) c.name = *f.name;
+  if (f.role) c.role = parse_role(*f.role, "--role");
+  if (f.listen) c.listen = parse_host_port(*f.listen, "--listen");
+  if (f.http) c.http = f.http->empty() ? std::nullopt : std::optional<HostPort>(parse_host_port(*f.http, "--http"));
+  if (f.data_dir) c.data_dir = *f.data_dir;
+  if (f.key_file) c.key_file = *f.key_file;
+  if (f.cluster_secret && f.cluster_secret_file)
+    throw ConfigError("--cluster-secret and --cluster-secret-file: give only one");
+  if (f.cluster_secret) {
+    try {
+      (void)transport::parse_cluster_secret(*f.cluster_secret);
+    } catch (const std::exception& e) {
+      throw ConfigError(std::string("--cluster-secret: ") + e.what());
+    }
+    c.cluster_secret = *f.cluster_secret;
+    c.cluster_secret_file.clear();
+  }
+  if (f.cluster_secret_file) {
+    c.cluster_secret_file = *f.cluster_secret_file;
+    c.cluster_secret.clear();
+  }
+  if (f.model) c.model = *f.model;
+  if (!f.peers.empty()) {
+    c.peers.clear();
+    for (const std::string& p : f.peers) c.peers.push_back(parse_host_port(p, "--peer"));
+  }
+  if (!f.allow.empty()) {
+    c.allow.clear();
+    for (const std::string& k : f.allow) {
+      try {
+        c.allow.push_back(transport::parse_public_key(k));
+      } catch (const std::exception& e) {
+        throw ConfigError("--allow: '" + k + "': " + e.what());
+      }
+    }
+  }
+  if (f.memory) c.memory_budget = parse_size(*f.memory, "--memory");
+  if (f.threads) {
+    if (*f.threads < 0 || *f.threads > 4096) throw ConfigError("--threads: must be from 0 to 4096");
+    c.threads = *f.threads;
+  }
+  if (f.activation_type) c.activation_type = parse_activation_type(*f.activation_type, "--activation-type");
+  if (!f.api_keys.empty()) c.api_keys = f.api_keys;
+  if (f.layer_split) c.layer_split = parse_layer_split(*f.layer_split, "--layer-split");
+  if (f.discovery) c.discovery.enabled = *f.discovery;
+  if (f.discovery_port) {
+    if (*f.discovery_port == 0) throw ConfigError("--discovery-port: must be from 1 to 65535");
+    c.discovery.port = *f.discovery_port;
+  }
+  if (f.discovery_interval) c.discovery.interval = parse_duration(*f.discovery_interval, "--discovery-interval");
+  if (!f.discovery_targets.empty()) c.discovery.targets = f.discovery_targets;
+  if (f.max_request_bytes) c.limits.max_request_bytes = parse_size(*f.max_request_bytes, "--max-request-bytes");
+  if (f.max_sequences) {
+    if (*f.max_sequences < 1 || *f.max_sequences > 4096) throw ConfigError("--max-sequences: must be from 1 to 4096");
+    c.limits.max_sequences = *f.max_sequences;
+  }
+  if (f.request_timeout) c.limits.request_timeout = parse_duration(*f.request_timeout, "--request-timeout");
+  if (f.heartbeat_interval) c.heartbeat_interval = parse_duration(*f.heartbeat_interval, "--heartbeat-interval");
+  if (f.failure_timeout) c.failure_timeout = parse_duration(*f.failure_timeout, "--failure-timeout");
+}
+
+NodeConfig config_from_flags(const ConfigFlags& flags) {
+  NodeConfig c = flags.config.empty() ? NodeConfig{} : load_config(flags.config);
+  apply_flags(flags, c);
+  resolve_defaults(c);
+  validate(c);
+  return c;
+}
+
+}  // namespace zen::node
