@@ -194,7 +194,7 @@ void HttpApi::Impl::setup() {
 void HttpApi::Impl::generate(const httplib::Request& hreq, httplib::Response& res, api::Endpoint ep) {
   try {
     if (stopping) throw api::ApiError(503, "server_error", "shutting_down", "the server is shutting down");
-    api::ParsedRequest p = api::parse_request(hreq.body, ep, svc, opt.sampling, random());
+    api::ParsedRequest p = api::parse_request(hreq.body, ep, svc, opt.sampling, opt.fixed_seed ? opt.sampling.seed : random());
     auto ch = std::make_shared<Channel>();
     uint64_t id = 0;
     try {

@@ -22,7 +22,8 @@ struct HttpApiOptions {
   size_t max_body_bytes = 1 << 20;      // larger request bodies get 413
   double request_timeout_s = 600;       // a request running longer is cancelled (0: no limit)
   int threads = 8;                      // connections served at once (a stream holds one)
-  engine::SamplerParams sampling;       // defaults for fields a request leaves out (seed: random)
+  engine::SamplerParams sampling;       // defaults for fields a request leaves out
+  bool fixed_seed = false;              // a request without "seed" uses sampling.seed (else a random one)
   bool log_requests = false;            // one line per request on stderr: method, path, status
 };
 
