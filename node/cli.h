@@ -19,5 +19,6 @@ void add_chat(CLI::App& app);      // zen chat
 void add_keygen(CLI::App& app);    // zen keygen
 void add_convert(CLI::App& app);   // zen convert
 void add_perplexity(CLI::App& app);  // zen perplexity
+void add_plan(CLI::App& app);      // zen plan
 
 }  // namespace zen::cli

@@ -53,8 +53,6 @@ void validate(const NodeConfig& c) {
     fail("layer_split is a coordinator setting (the coordinator plans the slices)");
   for (const HostPort& p : c.peers)
     if (p.port == 0) fail("peers: " + p.str() + " has port 0");
-  if (c.http && c.http->port == 0 && c.role == Role::coordinator)
-    fail("http: port 0 (give a port, or http = \"\" to disable the API)");
   if (c.memory_budget != 0 && c.memory_budget < (uint64_t{1} << 20))
     fail(std::string("memory: ") + format_size(c.memory_budget) + " is too small (did you forget a unit, e.g. \"6GiB\"?)");
   for (size_t i = 0; i < c.api_keys.size(); ++i) {

@@ -18,8 +18,11 @@ int main(int argc, char** argv) {
   zen::cli::add_keygen(app);
   zen::cli::add_convert(app);
   zen::cli::add_perplexity(app);
+  zen::cli::add_plan(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {

@@ -1,0 +1,163 @@
+// End to end: real zen-node processes on 127.0.0.1. Greedy output through the cluster's
+// HTTP API equals a one-process run, for every split (forced and planned) on 1 to 4 nodes;
+// a worker without the model receives its slice and reuses its cache after a restart; a model
+// larger than every node's memory budget runs across three nodes.
+#include <gtest/gtest.h>
+
+#include "engine/generate.h"
+#include "engine/synth.h"
+#include "engine/tokenizer.h"
+#include "tests/engine/testdata.h"
+#include "tests/node/cluster_harness.h"
+
+namespace zen::test {
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("zen-e2e-" + std::to_string(::getpid()) + "-" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// What one process produces: greedy generation with BOS, decoded.
+std::string single_node_text(const std::string& model_path, const std::string& prompt, int n) {
+  auto model = engine::Model::load(model_path);
+  auto tok = engine::Tokenizer::from_gguf(model->file().gguf());
+  engine::ContextParams cp;
+  cp.n_threads = 1;
+  cp.n_ctx = 256;
+  engine::Context ctx(model, cp);
+  engine::GenerateParams gp;
+  gp.n_predict = n;
+  gp.sampler.temperature = 0;
+  gp.is_stop = [&](int32_t id) { return tok->is_eog(id); };
+  std::vector<int32_t> out = engine::generate(ctx, 0, tok->encode(prompt, true, false), gp, nullptr);
+  if (!out.empty() && tok->is_eog(out.back())) out.pop_back();
+  // The API streams text: bytes that never complete a character become U+FFFD, as here.
+  engine::StreamDecoder dec(*tok);
+  std::string text;
+  for (int32_t id : out) text += dec.push(id);
+  return text + dec.flush();
+}
+
+std::string synth_model(const fs::path& dir, int n_layer, int n_embd = 256, int n_ff = 512,
+                        engine::Mix mix = engine::Mix::Q8_0) {
+  engine::SynthParams p;
+  p.n_layer = n_layer;
+  p.n_embd = n_embd;
+  p.n_ff = n_ff;
+  p.n_head = 8;
+  p.n_head_kv = 2;
+  p.n_vocab = 320;
+  p.n_ctx = 256;
+  p.mix = mix;
+  p.threads = 2;
+  const std::string path = (dir / "model.gguf").string();
+  engine::write_synth_model(p, path);
+  return path;
+}
+
+struct SplitCase {
+  int workers;
+  std::string split;
+};
+
+class ClusterSplits : public ::testing::TestWithParam<SplitCase> {};
+
+TEST_P(ClusterSplits, GreedyOutputEqualsOneProcess) {
+  const auto [workers, split] = GetParam();
+  const fs::path dir = temp_dir("split-" + std::to_string(workers) + "-" + split);
+  const std::string model = synth_model(dir, 4);
+  const std::string expect = single_node_text(model, "the cat sat", 24);
+  LocalCluster c(model, workers, split, dir);
+  int stages = 1;  // a planned split may keep everything on one node
+  if (!split.empty()) stages = static_cast<int>(std::count(split.begin(), split.end(), ',')) + 1;
+  ASSERT_TRUE(c.wait_serving(stages)) << c.logs();
+  EXPECT_EQ(c.complete("the cat sat", 24), expect) << c.logs();
+  // a second request reuses the same sequences' slots cleanly
+  EXPECT_EQ(c.complete("the cat sat", 24), expect);
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Nodes, ClusterSplits,
+                         ::testing::Values(SplitCase{0, ""}, SplitCase{1, "2,2"}, SplitCase{1, "3,1"},
+                                           SplitCase{2, "2,1,1"}, SplitCase{3, "1,1,1,1"}, SplitCase{2, "1,2,1"}, SplitCase{2, ""}),
+                         [](const auto& info) {
+                           std::string s = std::to_string(info.param.workers + 1) + "nodes_" + info.param.split;
+                           for (char& ch : s) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return s;
+                         });
+
+TEST(Cluster, Stories260KThreeNodesMatchesLlamaCpp) {
+  ZEN_REQUIRE_TESTDATA();
+  const fs::path dir = temp_dir("stories");
+  const auto json = testdata_dir() / "logits" / "stories260K.gen32.json";
+  const std::string model = (testdata_dir() / "models" / "stories260K.gguf").string();
+  LocalCluster c(model, 2, "2,2,1", dir);
+  ASSERT_TRUE(c.wait_serving(3)) << c.logs();
+  EXPECT_EQ(c.complete("Once upon a time", 32), single_node_text(model, "Once upon a time", 32));
+  EXPECT_EQ(c.complete("Once upon a time", 32),
+            ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw");
+  fs::remove_all(dir);
+}
+
+TEST(Cluster, WorkerReceivesSliceThenReusesItsCache) {
+  const fs::path dir = temp_dir("cache");
+  const std::string model = synth_model(dir, 4);
+  LocalCluster c(model, 1, "2,2", dir);
+  ASSERT_TRUE(c.wait_serving(2)) << c.logs();
+  const std::string first = c.complete("hello", 8);
+  EXPECT_NE(c.worker(0).read_log().find("slice verified and cached"), std::string::npos) << c.logs();
+  c.worker(0).kill();
+  c.start_worker(0);
+  ASSERT_TRUE(c.wait_serving(2)) << c.logs();
+  const std::string log = c.worker(0).read_log();
+  EXPECT_NE(log.find("using cached slice"), std::string::npos) << log;
+  EXPECT_EQ(log.find("receiving slice"), std::string::npos) << log;
+  EXPECT_EQ(c.complete("hello", 8), first);
+  fs::remove_all(dir);
+}
+
+uint64_t rss_bytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  uint64_t kb = 0;
+  std::string unit;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      in >> kb;
+      return kb * 1024;
+    }
+    std::getline(in, unit);
+  }
+  return 0;
+}
+
+// ~170 MB of F32 weights; every node may use 110 MiB: no node holds the model, three do.
+TEST(Cluster, ModelLargerThanEveryNodeRunsAcrossThree) {
+  const fs::path dir = temp_dir("memory");
+  const std::string model = synth_model(dir, 6, 768, 2048, engine::Mix::F32);
+  const uint64_t model_bytes = fs::file_size(model);
+  const std::string expect = single_node_text(model, "a b c", 8);
+  LocalCluster c(model, 2, "", dir, {"--memory", "110MiB", "--max-sequences", "1"});
+  for (int i = 0; i < 2; ++i) {
+    c.worker(i).kill();
+    c.start_worker(i, {"--memory", "110MiB", "--max-sequences", "1"});
+  }
+  ASSERT_TRUE(c.wait_serving(3)) << c.logs();
+  EXPECT_NE(c.coordinator().read_log().find("does not fit"), std::string::npos) << "the coordinator alone should not fit";
+  EXPECT_EQ(c.complete("a b c", 8), expect) << c.logs();
+  // Each worker maps only its slice: resident memory is its share plus a fixed overhead
+  // (binary, scratch buffers, KV cache), far below the whole model.
+  for (int i = 0; i < 2; ++i) {
+    const uint64_t rss = rss_bytes(c.worker(i).pid);
+    EXPECT_GT(rss, 0u);
+    EXPECT_LT(rss, model_bytes * 7 / 10) << "worker " << i << " resident " << rss << " of model " << model_bytes;
+    std::printf("[ memory ] worker %d resident %.1f MiB, model %.1f MiB\n", i + 1, rss / 1048576.0, model_bytes / 1048576.0);
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace zen::test
