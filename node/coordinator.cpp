@@ -26,6 +26,7 @@ Coordinator::Coordinator(NodeConfig cfg) : cfg_(std::move(cfg)) {
   log_line(cfg_.name, "hashing " + cfg_.model.string() + " (cached after the first time)");
   digest_ = file_digest(cfg_.model, cfg_.data_dir);
   creds_ = credentials(cfg_);
+  caps_ = measure_capabilities(cfg_.threads, cfg_.memory_budget);
   log_line(cfg_.name, "coordinator for " + hp_.name + " (" + hp_.arch + ", " + std::to_string(hp_.n_layer) +
                           " layers), public key " + transport::format_public_key(creds_.identity.public_key));
   asio::ip::tcp::endpoint ep(asio::ip::make_address(cfg_.listen.host), cfg_.listen.port);

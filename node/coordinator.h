@@ -18,6 +18,7 @@
 
 #include "engine/model.h"
 #include "engine/tokenizer.h"
+#include "node/capabilities.h"
 #include "node/config.h"
 #include "node/service.h"
 #include "node/slice_file.h"
@@ -74,6 +75,7 @@ class Coordinator : public InferenceService {
   int n_ctx_ = 0;
   partition::ModelCost cost_;
 
+  Capabilities caps_;
   transport::Credentials creds_;
   transport::IoThread io_;
   std::unique_ptr<transport::Listener> listener_;

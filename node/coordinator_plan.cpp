@@ -50,7 +50,7 @@ void Coordinator::replan() {
   // Devices: this node first, then the workers by name (a stable order for forced splits).
   partition::Cluster cluster;
   std::vector<std::string> names = {""};
-  cluster.devices.push_back(make_device(cfg_.name, cfg_.memory_budget, 0, cfg_.threads));
+  cluster.devices.push_back(make_device(cfg_.name, caps_.ram_bytes, caps_.kernel_gbps, caps_.threads));
   for (auto& [name, n] : nodes_) {
     names.push_back(name);
     cluster.devices.push_back(make_device(name, n->hello.ram_bytes, n->hello.kernel_gbps, static_cast<int>(n->hello.threads)));

@@ -4,7 +4,6 @@
 #include <future>
 #include <thread>
 
-#include "kernels/ops.h"
 #include "node/peer.h"
 
 namespace zen::node {
@@ -13,6 +12,10 @@ namespace fs = std::filesystem;
 
 Worker::Worker(NodeConfig cfg) : cfg_(std::move(cfg)) {
   creds_ = credentials(cfg_);
+  caps_ = measure_capabilities(cfg_.threads, cfg_.memory_budget);
+  log_line(cfg_.name, "capabilities: " + format_size(caps_.ram_bytes) + " usable, " + std::to_string(caps_.threads) +
+                          " threads, " + caps_.kernel_isa + ", kernel " + std::to_string(caps_.kernel_gbps).substr(0, 5) +
+                          " GB/s");
   if (!cfg_.model.empty()) {
     log_line(cfg_.name, "hashing " + cfg_.model.string() + " (cached after the first time)");
     local_digest_ = file_digest(cfg_.model, cfg_.data_dir);
@@ -76,9 +79,10 @@ void Worker::session(const HostPort& coordinator) {
   transport::Hello hello;
   hello.node_name = cfg_.name;
   hello.static_key = creds_.identity.public_key;
-  hello.ram_bytes = cfg_.memory_budget;
-  hello.threads = static_cast<uint32_t>(cfg_.threads);
-  hello.cpu_features = kernels::isa_name(kernels::active_isa());
+  hello.ram_bytes = caps_.ram_bytes;
+  hello.threads = static_cast<uint32_t>(caps_.threads);
+  hello.cpu_features = caps_.cpu_features;
+  hello.kernel_gbps = caps_.kernel_gbps;
   if (local_digest_) hello.model_digest = *local_digest_;
   send(hello);
   log_line(cfg_.name, "joined coordinator " + coordinator.str());

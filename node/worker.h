@@ -8,6 +8,7 @@
 #include <optional>
 #include <thread>
 
+#include "node/capabilities.h"
 #include "node/config.h"
 #include "node/slice_file.h"
 #include "node/stage.h"
@@ -39,6 +40,7 @@ class Worker {
   std::shared_ptr<transport::Link> link_;
   std::mutex mu_;
   std::atomic<bool> stop_{false};
+  Capabilities caps_;
   std::optional<Digest> local_digest_;  // of cfg_.model, when the worker has one
   // The plan in force and this node's part of it.
   uint64_t plan_id_ = 0;
