@@ -20,5 +20,7 @@ void add_keygen(CLI::App& app);    // zen keygen
 void add_convert(CLI::App& app);   // zen convert
 void add_perplexity(CLI::App& app);  // zen perplexity
 void add_plan(CLI::App& app);      // zen plan
+void add_serve(CLI::App& app);     // zen serve
+void add_submit(CLI::App& app);    // zen submit
 
 }  // namespace zen::cli

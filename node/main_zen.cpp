@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   zen::cli::add_convert(app);
   zen::cli::add_perplexity(app);
   zen::cli::add_plan(app);
+  zen::cli::add_serve(app);
+  zen::cli::add_submit(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
