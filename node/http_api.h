@@ -29,6 +29,7 @@ struct HttpApiOptions {
 
 class HttpApi {
  public:
+  // `service` must outlive the HttpApi (stop() cancels what is still open through it).
   HttpApi(InferenceService& service, HttpApiOptions options);
   ~HttpApi();  // stop()
   HttpApi(const HttpApi&) = delete;

@@ -235,7 +235,9 @@ void LocalService::loop() {
           active.push_back(std::move(r));
         }
         n_active_ = static_cast<int>(active.size());
+        stats_.active = n_active_;
         stats_.queued = static_cast<int>(queue_.size());
+        stats_.free_slots = static_cast<int>(free_slots_.size());
       }
     }
     for (auto& r : dropped) {
