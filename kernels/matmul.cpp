@@ -9,7 +9,8 @@
 namespace zen::kernels {
 
 namespace {
-constexpr int64_t kTokenTile = 8;  // activation rows per tile
+constexpr int64_t kTokenTile = 8;    // activation rows per tile
+constexpr int64_t kGemmMinRows = 2;  // a single row uses vec_dot
 }
 
 void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& pool, MatmulScratch& scratch) {
@@ -52,7 +53,10 @@ void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n
         const int64_t nc = std::min(kTokenTile, n - t0);
         const std::byte* xt = xbase + static_cast<size_t>(t0) * x_stride;
         float* yt = y + t0 * rows + r0;
-        if (op.gemm && nc > 1) {
+        // Rows of a batch go through the tile kernel whatever the batch's size, so a sequence's
+        // results do not depend on which other sequences share its batch (measured: vec_dot
+        // would be faster for 2-5 rows, but Q4_K tiles and vec_dot differ in the last bits).
+        if (op.gemm && nc >= kGemmMinRows) {
           op.gemm(cols, nr, nc, wr, w.row_stride, xt, x_stride, yt, static_cast<size_t>(rows));
           continue;
         }

@@ -1,6 +1,7 @@
 // Coordinator internals shared by coordinator*.cpp.
 #pragma once
 #include "node/coordinator.h"
+#include "node/local_service_text.h"
 
 namespace zen::node {
 
@@ -21,7 +22,7 @@ struct Coordinator::Request {
   int generated = 0;
   int32_t next_pos = 0;
   std::unique_ptr<engine::StreamDecoder> dec;
-  std::string held;  // decoded text not yet sent (could be the start of a stop string)
+  std::unique_ptr<StopText> stop;  // releases text that cannot be the start of a stop string
 };
 
 }  // namespace zen::node

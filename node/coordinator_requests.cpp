@@ -26,6 +26,7 @@ uint64_t Coordinator::submit(CompletionRequest req, std::function<bool(const Tok
   r->req = std::move(req);
   r->on_event = std::move(on_event);
   r->dec = std::make_unique<engine::StreamDecoder>(*tok_);
+  r->stop = std::make_unique<StopText>(r->req.stop);
   const uint64_t id = r->id;
   auto holder = std::make_shared<std::unique_ptr<Request>>(std::move(r));
   post([this, holder] {
@@ -110,30 +111,10 @@ void Coordinator::on_token(uint64_t id, int32_t token) {
   const bool eog = tok_->is_eog(token) ||
                    std::find(r.req.stop_tokens.begin(), r.req.stop_tokens.end(), token) != r.req.stop_tokens.end();
   if (eog) return finish(r, "stop");
-  r.held += r.dec->push(token);
-  // Stop strings: cut before the first one; hold back a tail that could start one.
-  size_t emit = r.held.size();
-  bool stopped = false;
-  for (const auto& s : r.req.stop) {
-    if (s.empty()) continue;
-    const size_t at = r.held.find(s);
-    if (at != std::string::npos) {
-      emit = std::min(emit, at);
-      stopped = true;
-    } else {
-      for (size_t k = std::min(s.size() - 1, r.held.size()); k > 0; --k)
-        if (r.held.compare(r.held.size() - k, k, s, 0, k) == 0) {
-          emit = std::min(emit, r.held.size() - k);
-          break;
-        }
-    }
-  }
   TokenEvent ev;
   ev.token = token;
-  ev.text = r.held.substr(0, emit);
-  r.held.erase(0, emit);
-  if (stopped) {
-    r.held.clear();
+  ev.text = r.stop->push(r.dec->push(token));
+  if (r.stop->stopped()) {
     if (!ev.text.empty()) r.on_event(ev);
     return finish(r, "stop");
   }
@@ -153,8 +134,7 @@ void Coordinator::finish(Request& r, const std::string& reason, const std::strin
   ev.done = true;
   ev.finish_reason = reason;
   ev.error = error;
-  if (reason != "stop" && reason != "error") ev.text = r.held + r.dec->flush();
-  else if (reason == "stop") ev.text = r.held;  // no stop string matched inside it
+  if (!r.stop->stopped() && reason != "error") ev.text = r.stop->push(r.dec->flush()) + r.stop->finish();
   ev.prompt_tokens = r.n_prompt;
   ev.completion_tokens = r.generated;
   r.on_event(ev);

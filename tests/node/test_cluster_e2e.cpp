@@ -148,13 +148,30 @@ TEST(Cluster, ModelLargerThanEveryNodeRunsAcrossThree) {
   ASSERT_TRUE(c.wait_serving(3)) << c.logs();
   EXPECT_NE(c.coordinator().read_log().find("does not fit"), std::string::npos) << "the coordinator alone should not fit";
   EXPECT_EQ(c.complete("a b c", 8), expect) << c.logs();
-  // Each worker maps only its slice: resident memory is its share plus a fixed overhead
-  // (binary, scratch buffers, KV cache), far below the whole model.
+  // Each worker maps only its slice: resident memory is its slice's weights plus a fixed
+  // overhead (binary, scratch buffers, KV cache), never the whole model.
+  auto file = engine::GgufModelFile::open(model);
+  const auto cluster = c.cluster();
   for (int i = 0; i < 2; ++i) {
+    const std::string name = "w" + std::to_string(i + 1);
+    nlohmann::json stage;
+    for (const auto& n : cluster["nodes"])
+      if (n["name"] == name) stage = n["stage"];
+    ASSERT_TRUE(stage.is_object()) << cluster.dump();
+    const int first = stage["first_layer"], end = stage["end_layer"];
+    uint64_t slice = 0;
+    for (const auto& t : file->gguf().tensors) {
+      const bool layer = t.name.rfind("blk.", 0) == 0 && std::atoi(t.name.c_str() + 4) >= first && std::atoi(t.name.c_str() + 4) < end;
+      const bool head = stage["head"].get<bool>() && (t.name == "output.weight" || t.name == "output_norm.weight");
+      const bool embed = stage["embedding"].get<bool>() && t.name == "token_embd.weight";
+      if (layer || head || embed) slice += t.bytes;
+    }
     const uint64_t rss = rss_bytes(c.worker(i).pid);
-    EXPECT_GT(rss, 0u);
-    EXPECT_LT(rss, model_bytes * 7 / 10) << "worker " << i << " resident " << rss << " of model " << model_bytes;
-    std::printf("[ memory ] worker %d resident %.1f MiB, model %.1f MiB\n", i + 1, rss / 1048576.0, model_bytes / 1048576.0);
+    std::printf("[ memory ] worker %d layers [%d, %d): resident %.1f MiB, slice %.1f MiB, model %.1f MiB\n", i + 1, first,
+                end, rss / 1048576.0, slice / 1048576.0, model_bytes / 1048576.0);
+    EXPECT_GT(rss, slice / 2);
+    EXPECT_LT(rss, slice + (uint64_t{48} << 20)) << "worker " << i + 1 << " holds more than its slice";
+    EXPECT_LT(rss, model_bytes) << "worker " << i + 1;
   }
   fs::remove_all(dir);
 }
