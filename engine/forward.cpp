@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/float_ops.h"
+#include "kernels/half.h"
 
 namespace zen::engine {
 
@@ -16,8 +17,10 @@ using kernels::matmul;
 struct Context::SeqCache {
   int32_t len = 0;
   int32_t cap = 0;
-  std::vector<std::vector<float>> k;  // per owned layer: [cap][kv_dim]
+  std::vector<std::vector<float>> k;  // per owned layer: [cap][kv_dim]   (F32 cache)
   std::vector<std::vector<float>> v;  // per owned layer: [cap][v_dim]
+  std::vector<std::vector<uint16_t>> k16;  // the same as IEEE half          (F16 cache)
+  std::vector<std::vector<uint16_t>> v16;
 };
 
 // Buffers sized once for max_batch rows; nothing is allocated per token.
@@ -32,6 +35,7 @@ struct Context::Scratch {
   std::vector<float> gate;   // [B][n_ff]
   std::vector<float> up;     // [B][n_ff]
   std::vector<float> scores; // [n_threads][n_ctx]
+  std::vector<float> kvrow;  // [n_threads][2][max head dim] F16 cache rows widened to F32
   std::vector<float> outrows;// [B][n_embd] rows selected for output
   std::vector<int32_t> out_idx;
   kernels::MatmulScratch mm;
@@ -43,6 +47,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
   if (n_ctx_ <= 0 || n_ctx_ > (1 << 22)) throw std::invalid_argument("context size out of range");
   max_batch_ = std::max(1, params.max_batch);
   max_seqs_ = std::max(1, params.max_seqs);
+  kv_f16_ = params.kv_f16;
   pool_ = std::make_unique<kernels::ThreadPool>(std::max(1, params.n_threads));
   s_ = std::make_unique<Scratch>();
   const size_t B = static_cast<size_t>(max_batch_);
@@ -56,6 +61,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
   s_->gate.resize(B * hp.n_ff);
   s_->up.resize(B * hp.n_ff);
   s_->scores.resize(static_cast<size_t>(pool_->size()) * n_ctx_);
+  s_->kvrow.resize(static_cast<size_t>(pool_->size()) * 2 * std::max(hp.head_dim, hp.head_dim_v));
   s_->outrows.resize(B * hp.n_embd);
   s_->out_idx.reserve(B);
 }
@@ -80,7 +86,8 @@ size_t Context::kv_bytes() const {
   const Hparams& hp = model_->hp();
   size_t total = 0;
   for (const auto& [id, c] : seqs_)
-    total += static_cast<size_t>(c->cap) * (hp.kv_dim() + hp.v_dim()) * sizeof(float) * c->k.size();
+    total += static_cast<size_t>(c->cap) * (hp.kv_dim() + hp.v_dim()) * (kv_f16_ ? 2 : sizeof(float)) *
+             std::max(c->k.size(), c->k16.size());
   return total;
 }
 
@@ -90,8 +97,13 @@ Context::SeqCache& Context::seq_cache(int32_t seq) {
   if (static_cast<int>(seqs_.size()) >= max_seqs_)
     throw std::runtime_error("too many live sequences (max " + std::to_string(max_seqs_) + ")");
   auto c = std::make_unique<SeqCache>();
-  c->k.resize(model_->layers().size());
-  c->v.resize(model_->layers().size());
+  if (kv_f16_) {
+    c->k16.resize(model_->layers().size());
+    c->v16.resize(model_->layers().size());
+  } else {
+    c->k.resize(model_->layers().size());
+    c->v.resize(model_->layers().size());
+  }
   return *seqs_.emplace(seq, std::move(c)).first->second;
 }
 
@@ -129,6 +141,10 @@ void Context::forward(std::span<const BatchRow> rows, const float* hidden_in, st
       for (size_t l = 0; l < c.k.size(); ++l) {
         c.k[l].resize(static_cast<size_t>(cap) * hp.kv_dim());
         c.v[l].resize(static_cast<size_t>(cap) * hp.v_dim());
+      }
+      for (size_t l = 0; l < c.k16.size(); ++l) {
+        c.k16[l].resize(static_cast<size_t>(cap) * hp.kv_dim());
+        c.v16[l].resize(static_cast<size_t>(cap) * hp.v_dim());
       }
       c.cap = cap;
     }
@@ -197,8 +213,14 @@ void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_
     // store k and v of these rows in each sequence's cache
     for (int64_t r = 0; r < n; ++r) {
       SeqCache& c = *seqs_.at(rows[r].seq);
-      std::memcpy(&c.k[li][static_cast<size_t>(rows[r].pos) * KD], &s.k[r * KD], KD * sizeof(float));
-      std::memcpy(&c.v[li][static_cast<size_t>(rows[r].pos) * VD], &s.v[r * VD], VD * sizeof(float));
+      const size_t kat = static_cast<size_t>(rows[r].pos) * KD, vat = static_cast<size_t>(rows[r].pos) * VD;
+      if (kv_f16_) {
+        for (int64_t i = 0; i < KD; ++i) c.k16[li][kat + i] = kernels::fp32_to_fp16(s.k[r * KD + i]);
+        for (int64_t i = 0; i < VD; ++i) c.v16[li][vat + i] = kernels::fp32_to_fp16(s.v[r * VD + i]);
+      } else {
+        std::memcpy(&c.k[li][kat], &s.k[r * KD], KD * sizeof(float));
+        std::memcpy(&c.v[li][vat], &s.v[r * VD], VD * sizeof(float));
+      }
     }
     attention(L, li, rows);
     dump("kqv_out", il, n, AD, s.attn.data());
@@ -257,14 +279,29 @@ void Context::attention(const Layer& L, size_t li, std::span<const BatchRow> row
       const int64_t r = t / hp.n_head, h = t % hp.n_head, hk = h / group;
       const SeqCache& c = *seqs_.at(rows[r].seq);
       const float* q = &s.q[r * QD + h * HD];
-      const float* K = c.k[li].data() + hk * HD;
-      const float* V = c.v[li].data() + hk * HDV;
       const int32_t len = rows[r].pos + 1;  // causal: keys at positions [0, pos]
-      for (int32_t j = 0; j < len; ++j) scores[j] = kernels::dot_f32(q, K + static_cast<size_t>(j) * KD, HD) * scale;
-      kernels::softmax(scores, len);
       float* o = &s.attn[r * AD + h * HDV];
       std::fill(o, o + HDV, 0.0f);
-      for (int32_t j = 0; j < len; ++j) kernels::axpy(o, scores[j], V + static_cast<size_t>(j) * VD, HDV);
+      if (!kv_f16_) {
+        const float* K = c.k[li].data() + hk * HD;
+        const float* V = c.v[li].data() + hk * HDV;
+        for (int32_t j = 0; j < len; ++j) scores[j] = kernels::dot_f32(q, K + static_cast<size_t>(j) * KD, HD) * scale;
+        kernels::softmax(scores, len);
+        for (int32_t j = 0; j < len; ++j) kernels::axpy(o, scores[j], V + static_cast<size_t>(j) * VD, HDV);
+      } else {  // widen each cached half row to F32, then the same math
+        float* row = &s.kvrow[static_cast<size_t>(ith) * 2 * std::max(HD, HDV)];
+        const uint16_t* K = c.k16[li].data() + hk * HD;
+        const uint16_t* V = c.v16[li].data() + hk * HDV;
+        for (int32_t j = 0; j < len; ++j) {
+          for (int64_t i = 0; i < HD; ++i) row[i] = kernels::fp16_to_fp32(K[static_cast<size_t>(j) * KD + i]);
+          scores[j] = kernels::dot_f32(q, row, HD) * scale;
+        }
+        kernels::softmax(scores, len);
+        for (int32_t j = 0; j < len; ++j) {
+          for (int64_t i = 0; i < HDV; ++i) row[i] = kernels::fp16_to_fp32(V[static_cast<size_t>(j) * VD + i]);
+          kernels::axpy(o, scores[j], row, HDV);
+        }
+      }
     }
   });
   (void)L;

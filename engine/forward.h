@@ -26,6 +26,7 @@ struct ContextParams {
   int n_threads = 1;
   int max_batch = 512;    // rows per internal pass; longer batches are split
   int max_seqs = 64;      // live sequences at once
+  bool kv_f16 = false;    // keep keys/values as IEEE half (half the memory; F32 by default)
 };
 
 // Debug hook: called with every named intermediate ("attn_norm", "q", "kq_out", ...) of a
@@ -72,6 +73,7 @@ class Context {
   int n_ctx_ = 0;
   int max_batch_ = 0;
   int max_seqs_ = 0;
+  bool kv_f16_ = false;
   std::unique_ptr<kernels::ThreadPool> pool_;
   std::unordered_map<int32_t, std::unique_ptr<SeqCache>> seqs_;
   std::unique_ptr<Scratch> s_;

@@ -19,6 +19,7 @@ struct RunOptions {
   int n_predict = 128;
   int threads = 0;
   int n_ctx = 0;
+  bool kv_f16 = false;
   engine::SamplerParams sampler;
 };
 
@@ -35,6 +36,7 @@ void run(const RunOptions& o) {
   cp.n_ctx = o.n_ctx;
   cp.n_threads = o.threads > 0 ? o.threads : default_threads();
   cp.max_seqs = 1;
+  cp.kv_f16 = o.kv_f16;
   engine::Context ctx(model, cp);
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
@@ -84,6 +86,7 @@ void add_run(CLI::App& app) {
   cmd->add_option("-n,--n-predict", o->n_predict, "tokens to generate")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "threads (default: all cores)");
   cmd->add_option("-c,--ctx", o->n_ctx, "context size (default: the model's)");
+  cmd->add_flag("--kv-f16", o->kv_f16, "keep the KV cache in F16 (half the memory)");
   add_sampling_options(cmd, o->sampler);
   cmd->callback([o] { run(*o); });
 }

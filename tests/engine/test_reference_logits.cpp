@@ -11,11 +11,13 @@ namespace {
 
 using test::testdata_dir;
 
-std::vector<float> eval_all(const std::string& model_path, const std::vector<int32_t>& ids, int threads = 2) {
+std::vector<float> eval_all(const std::string& model_path, const std::vector<int32_t>& ids, int threads = 2,
+                            bool kv_f16 = false) {
   auto model = engine::Model::load(model_path);
   engine::ContextParams cp;
   cp.n_ctx = 256;
   cp.n_threads = threads;
+  cp.kv_f16 = kv_f16;
   engine::Context ctx(model, cp);
   std::vector<engine::BatchRow> rows(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) rows[i] = {0, static_cast<int32_t>(i), ids[i], true};
@@ -82,6 +84,25 @@ INSTANTIATE_TEST_SUITE_P(
       for (char& c : s) if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
       return s;
     });
+
+// An F16 KV cache moves the F32 models toward llama.cpp's F16-KV reference: closer to it than
+// to the F32-KV reference, and within the distance between llama.cpp's two references.
+TEST(ReferenceLogitsKvF16, F32ModelsWithHalfCache) {
+  ZEN_REQUIRE_TESTDATA();
+  const auto dir = testdata_dir();
+  const auto ids = test::json_int_array(dir / "logits" / "synth.pattern64.tokens.json", "tokens");
+  for (const char* arch : {"llama", "qwen2", "qwen3"}) {
+    const std::string stem = std::string("synth-") + arch + "-F32";
+    const auto ours = eval_all((dir / "models" / (stem + ".gguf")).string(), ids, 2, true);
+    const auto ref16 = test::read_f32(dir / "logits" / (stem + ".pattern64.kvf16-faauto.f32"));
+    const auto ref32 = test::read_f32(dir / "logits" / (stem + ".pattern64.f32"));
+    const auto d16 = test::diff(ours, ref16), d32 = test::diff(ours, ref32), refs = test::diff(ref16, ref32);
+    std::printf("[ kv f16 %s ] vs kvf16 ref: max %.3g rms %.3g; vs f32 ref: max %.3g rms %.3g; refs apart: max %.3g\n", arch,
+                d16.max_abs, d16.rms, d32.max_abs, d32.rms, refs.max_abs);
+    EXPECT_LT(d16.max_abs, refs.max_abs / 4) << arch;
+    EXPECT_GT(d32.rms, 0.0) << arch << ": the half cache changed nothing";
+  }
+}
 
 // The real tiny models: prompt logits with BOS (token ids from llama.cpp's tokenizer).
 TEST(ReferenceLogitsReal, Stories260KPrompt) {
