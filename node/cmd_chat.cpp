@@ -12,6 +12,7 @@
 #include "engine/generate.h"
 #include "engine/tokenizer.h"
 #include "node/cli.h"
+#include "node/local_service_text.h"
 
 namespace zen::cli {
 
@@ -85,38 +86,25 @@ void run(const ChatOptions& o) {
       return tok->is_eog(id) || std::find(stop_tokens.begin(), stop_tokens.end(), id) != stop_tokens.end();
     };
     engine::StreamDecoder dec(*tok);
-    std::string answer, shown;
+    node::StopText stop(stop_strings);  // holds back text that could start a stop string
+    std::string answer;
     std::vector<int32_t> generated;
-    auto show = [&](bool final) {
-      // Hold back text that could be the start of a stop string.
-      size_t safe = answer.size();
-      for (const auto& s : stop_strings) {
-        const size_t at = answer.find(s);
-        if (at != std::string::npos) safe = std::min(safe, at);
-        else if (!final)
-          for (size_t k = std::min(s.size() - 1, answer.size()); k > 0; --k)
-            if (answer.compare(answer.size() - k, k, s, 0, k) == 0) { safe = std::min(safe, answer.size() - k); break; }
-      }
-      if (safe > shown.size()) {
-        std::fwrite(answer.data() + shown.size(), 1, safe - shown.size(), stdout);
-        std::fflush(stdout);
-        shown.assign(answer, 0, safe);
-      }
-      return safe < answer.size() && final;
+    auto show = [&](const std::string& text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+      answer += text;
     };
     const std::vector<int32_t> todo(full.begin() + static_cast<std::ptrdiff_t>(keep), full.end());
     engine::generate(ctx, 0, todo, gp, [&](int32_t id) {
       generated.push_back(id);
       if (gp.is_stop(id)) return false;
-      answer += dec.push(id);
-      for (const auto& s : stop_strings)
-        if (answer.find(s) != std::string::npos) return false;
-      show(false);
-      return !g_interrupted;
+      show(stop.push(dec.push(id)));
+      return !stop.stopped() && !g_interrupted;
     });
-    answer += dec.flush();
-    show(true);
-    answer = shown;
+    if (!stop.stopped()) {
+      show(stop.push(dec.flush()));
+      show(stop.finish());
+    }
     std::fputc('\n', stdout);
     std::fflush(stdout);
     if (g_interrupted) std::fprintf(stderr, "[stopped]\n");
