@@ -134,7 +134,10 @@ void Coordinator::finish(Request& r, const std::string& reason, const std::strin
   ev.done = true;
   ev.finish_reason = reason;
   ev.error = error;
-  if (!r.stop->stopped() && reason != "error") ev.text = r.stop->push(r.dec->flush()) + r.stop->finish();
+  if (!r.stop->stopped() && reason != "error") {
+    ev.text = r.stop->push(r.dec->flush());
+    ev.text += r.stop->finish();
+  }
   ev.prompt_tokens = r.n_prompt;
   ev.completion_tokens = r.generated;
   r.on_event(ev);
