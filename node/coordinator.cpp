@@ -35,11 +35,25 @@ Coordinator::Coordinator(NodeConfig cfg) : cfg_(std::move(cfg)) {
       [this](std::shared_ptr<transport::Link> link) { post([this, link] { on_link(link); }); },
       [this](const std::string& peer, const std::string& reason) { log_line(cfg_.name, "refused " + peer + ": " + reason); });
   log_line(cfg_.name, "listening for nodes on " + cfg_.listen.host + ":" + std::to_string(listener_->port()));
+  if (cfg_.discovery.enabled) {  // workers without a configured peer find us by these beacons
+    transport::DiscoveryOptions d;
+    d.port = cfg_.discovery.port;
+    d.targets = cfg_.discovery.targets;
+    d.interval = cfg_.discovery.interval;
+    d.log = [name = cfg_.name](std::string_view line) { log_line(name, std::string(line)); };
+    discovery_ = std::make_unique<transport::DiscoveryService>(
+        io_.context(), creds_.cluster_secret,
+        transport::LocalAnnouncement{cfg_.name, transport::BeaconRole::coordinator, listener_->port(),
+                                     creds_.identity.public_key},
+        d, [](const transport::DiscoveredPeer&) {});
+    log_line(cfg_.name, "announcing on UDP port " + std::to_string(discovery_->port()));
+  }
   loop_ = std::thread([this] { loop(); });
   post([this] { replan(); });
 }
 
 Coordinator::~Coordinator() {
+  if (discovery_) discovery_->stop();
   listener_->close();
   post([this] {
     for (auto& [id, r] : requests_) finish(*r, "cancelled");

@@ -25,6 +25,7 @@
 #include "node/stage.h"
 #include "partition/partition.h"
 #include "transport/asio_link.h"
+#include "transport/discovery.h"
 
 namespace zen::node {
 
@@ -79,6 +80,7 @@ class Coordinator : public InferenceService {
   transport::Credentials creds_;
   transport::IoThread io_;
   std::unique_ptr<transport::Listener> listener_;
+  std::unique_ptr<transport::DiscoveryService> discovery_;  // LAN beacons (when enabled)
 
   // Event-loop state (loop thread only).
   std::map<std::string, std::unique_ptr<Node>> nodes_;

@@ -1,5 +1,6 @@
 #include "node/worker.h"
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -23,7 +24,10 @@ Worker::Worker(NodeConfig cfg) : cfg_(std::move(cfg)) {
   fs::create_directories(cfg_.data_dir / "slices");
 }
 
-Worker::~Worker() { stop(); }
+Worker::~Worker() {
+  stop();
+  if (discovery_) discovery_->stop();
+}
 
 void Worker::stop() {
   stop_ = true;
@@ -36,10 +40,35 @@ void Worker::stop() {
 }
 
 void Worker::run() {
-  if (cfg_.peers.empty()) throw ConfigError("worker: no coordinator address (peers) to dial");
+  if (cfg_.peers.empty() && !cfg_.discovery.enabled)
+    throw ConfigError("worker: no coordinator address (peers) to dial and discovery is off");
+  if (cfg_.discovery.enabled) {
+    transport::DiscoveryOptions d;
+    d.port = cfg_.discovery.port;
+    d.targets = cfg_.discovery.targets;
+    d.interval = cfg_.discovery.interval;
+    d.log = [name = cfg_.name](std::string_view line) { log_line(name, std::string(line)); };
+    discovery_ = std::make_unique<transport::DiscoveryService>(
+        io_.context(), creds_.cluster_secret,
+        transport::LocalAnnouncement{cfg_.name, transport::BeaconRole::worker, 0, creds_.identity.public_key}, d,
+        [this](const transport::DiscoveredPeer& p) {
+          if (p.role != transport::BeaconRole::coordinator) return;
+          std::lock_guard<std::mutex> lk(mu_);
+          HostPort hp{p.host, p.tcp_port};
+          if (std::find(discovered_.begin(), discovered_.end(), hp) == discovered_.end()) {
+            discovered_.push_back(hp);
+            log_line(cfg_.name, "discovered coordinator " + p.name + " at " + hp.str());
+          }
+        });
+  }
   auto backoff = std::chrono::milliseconds(200);
   while (!stop_) {
-    for (const HostPort& hp : cfg_.peers) {
+    std::vector<HostPort> targets = cfg_.peers;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      targets.insert(targets.end(), discovered_.begin(), discovered_.end());
+    }
+    for (const HostPort& hp : targets) {
       if (stop_) break;
       try {
         session(hp);

@@ -13,6 +13,7 @@
 #include "node/slice_file.h"
 #include "node/stage.h"
 #include "transport/asio_link.h"
+#include "transport/discovery.h"
 
 namespace zen::node {
 
@@ -38,6 +39,8 @@ class Worker {
   transport::Credentials creds_;
   transport::IoThread io_;
   std::shared_ptr<transport::Link> link_;
+  std::unique_ptr<transport::DiscoveryService> discovery_;
+  std::vector<HostPort> discovered_;  // coordinators heard on the LAN (guarded by mu_)
   std::mutex mu_;
   std::atomic<bool> stop_{false};
   Capabilities caps_;

@@ -68,7 +68,7 @@ class LocalCluster {
  public:
   // `split`: forced layers per stage ("" = planned). Workers are named w1..wN.
   LocalCluster(const std::string& model, int workers, const std::string& split, const fs::path& dir,
-               std::vector<std::string> extra_coordinator_args = {})
+               std::vector<std::string> extra_coordinator_args = {}, bool no_discovery = true)
       : dir_(dir) {
     fs::create_directories(dir);
     secret_ = (dir / "secret").string();
@@ -76,7 +76,8 @@ class LocalCluster {
     std::vector<std::string> args = {zen_node_binary(), "--role", "coordinator", "--name", "coord", "--listen",
                                      "127.0.0.1:0", "--http", "127.0.0.1:0", "--model", model,
                                      "--cluster-secret-file", secret_, "--data-dir", (dir / "coord").string(),
-                                     "--no-discovery", "-t", "1"};
+                                     "-t", "1"};
+    if (no_discovery) args.push_back("--no-discovery");
     if (!split.empty()) args.insert(args.end(), {"--layer-split", split});
     args.insert(args.end(), extra_coordinator_args.begin(), extra_coordinator_args.end());
     coordinator_.start(args, dir / "coord.log");
@@ -95,6 +96,7 @@ class LocalCluster {
     workers_[static_cast<size_t>(i)].start(args, dir_ / (name + ".log"));
   }
   Process& worker(int i) { return workers_[static_cast<size_t>(i)]; }
+  const std::string& secret_file() const { return secret_; }
   Process& coordinator() { return coordinator_; }
   int http_port() const { return http_port_; }
 

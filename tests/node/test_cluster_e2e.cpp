@@ -119,6 +119,32 @@ TEST(Cluster, WorkerReceivesSliceThenReusesItsCache) {
   fs::remove_all(dir);
 }
 
+// A worker with no configured peer finds the coordinator by its authenticated UDP beacons
+// (sent only to 127.0.0.1 here).
+TEST(Cluster, WorkerFindsCoordinatorByDiscovery) {
+  const fs::path dir = temp_dir("discovery");
+  const std::string model = synth_model(dir, 4);
+  const int base = 30000 + static_cast<int>(::getpid() % 10000) * 2;
+  const std::string coord_udp = std::to_string(base), worker_udp = std::to_string(base + 1);
+  std::string to_worker = "127.0.0.1:", to_coord = "127.0.0.1:";
+  to_worker.append(worker_udp);  // (append, not operator+: GCC 12 warns falsely on literal + string)
+  to_coord.append(coord_udp);
+  LocalCluster c(model, 0, "2,2", dir,
+                 {"--discovery", "--discovery-port", coord_udp, "--discovery-target", to_worker,
+                  "--discovery-interval", "200ms"},
+                 /*no_discovery=*/false);
+  Process worker;
+  worker.start({zen_node_binary(), "--role", "worker", "--name", "w1", "--listen", "127.0.0.1:0", "--cluster-secret-file",
+                c.secret_file(), "--data-dir", (dir / "w1").string(), "--discovery", "--discovery-port", worker_udp,
+                "--discovery-target", to_coord, "--discovery-interval", "200ms", "-t", "1"},
+               dir / "w1.log");
+  ASSERT_TRUE(c.wait_serving(2)) << c.logs() << worker.read_log();
+  EXPECT_NE(worker.read_log().find("discovered coordinator coord"), std::string::npos) << worker.read_log();
+  EXPECT_EQ(c.complete("hello", 8), single_node_text(model, "hello", 8));
+  worker.kill();
+  fs::remove_all(dir);
+}
+
 uint64_t rss_bytes(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string key;
