@@ -204,3 +204,35 @@ TEST(Cluster, ModelLargerThanEveryNodeRunsAcrossThree) {
 
 }  // namespace
 }  // namespace zen::test
+
+namespace zen::test {
+namespace {
+
+// `zen plan` prints a plan for nodes that together hold the model, and refuses (exit 2,
+// naming the shortfall) when they cannot.
+TEST(ZenPlan, FitsOrRefusesWithTheShortfall) {
+  const fs::path dir = temp_dir("plan");
+  const std::string model = synth_model(dir, 6, 768, 2048, engine::Mix::F32);  // ~144 MiB
+  transport::write_cluster_secret_file(dir / "secret", transport::generate_cluster_secret());
+  auto run = [&](const std::string& nodes, std::string& out) {
+    const std::string cmd = std::string(ZEN_BINARY_DIR) + "/bin/zen plan --role coordinator --model " + model +
+                            " --cluster-secret-file " + (dir / "secret").string() + " --data-dir " + (dir / "d").string() +
+                            " --memory 110MiB --streams 1 " + nodes + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    out.clear();
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int st = ::pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  std::string out;
+  EXPECT_EQ(run("--node a=110MiB --node b=110MiB", out), 0) << out;
+  EXPECT_NE(out.find("one stream:"), std::string::npos) << out;
+  EXPECT_EQ(run("--node a=60MiB", out), 2) << out;
+  EXPECT_NE(out.find("does not fit"), std::string::npos) << out;
+  EXPECT_NE(out.find("short by"), std::string::npos) << out;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace zen::test
