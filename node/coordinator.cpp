@@ -67,6 +67,8 @@ Coordinator::~Coordinator() {
   cv_.notify_all();
   loop_.join();
   for (auto& t : senders_) t.join();
+  // No link handler may run once the members it touches start going away.
+  io_.context().stop();
 }
 
 uint16_t Coordinator::port() const { return listener_->port(); }

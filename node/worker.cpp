@@ -27,6 +27,10 @@ Worker::Worker(NodeConfig cfg) : cfg_(std::move(cfg)) {
 Worker::~Worker() {
   stop();
   if (discovery_) discovery_->stop();
+  // Give the goodbye a moment, then no link handler may run while members go away.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  io_.context().stop();
+  runner_.reset();
 }
 
 void Worker::stop() {
