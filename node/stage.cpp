@@ -164,6 +164,10 @@ void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
     st.request_id = f->request_id;
     st.seq_ids = {seq};
     st.tokens = {token};
+    if (opts_.return_logits) {
+      st.has_logits = true;
+      st.logits = transport::encode_activations(logits, {1, static_cast<uint32_t>(hp.n_vocab)}, transport::DType::f32);
+    }
     emit_(std::move(st));
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -22,6 +22,7 @@ struct StageOptions {
   engine::ContextParams context;
   transport::DType activation = transport::DType::f32;  // hidden states handed to the next stage
   int max_batch_rows = 512;                             // rows per batch pass
+  bool return_logits = false;  // last stage: send the logits with each sampled token (tests, debugging)
 };
 
 class StageRunner {
