@@ -94,6 +94,7 @@ class Coordinator : public InferenceService {
   int ready_count_ = 0;
   partition::Prediction prediction_;
   bool dirty_ = true;  // membership or plan changed: refresh the /cluster snapshot
+  bool replan_pending_ = false;  // a re-plan waits for the requests in flight to finish
 
   mutable std::mutex mu_;  // guards the event queue and the snapshot below
   std::condition_variable cv_;

@@ -35,13 +35,11 @@ partition::Device make_device(const std::string& name, uint64_t budget, double g
 }  // namespace
 
 void Coordinator::replan() {
-  if (!requests_.empty()) {  // a safe point is when nothing is in flight; try again later
-    std::thread([this] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      post([this] { replan(); });
-    }).detach();
+  if (!requests_.empty()) {  // a safe point is when nothing is in flight: finish() replans then
+    replan_pending_ = true;
     return;
   }
+  replan_pending_ = false;
   serving_ = false;
   dirty_ = true;
   local_.reset();

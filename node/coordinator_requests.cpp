@@ -145,6 +145,7 @@ void Coordinator::finish(Request& r, const std::string& reason, const std::strin
   for (int s = 0; s < static_cast<int>(stage_nodes_.size()); ++s) to_stage(s, c);
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r.id), waiting_.end());
   requests_.erase(r.id);  // r is gone after this line
+  if (replan_pending_ && requests_.empty()) replan();
 }
 
 }  // namespace zen::node
