@@ -22,6 +22,49 @@ Worker::Worker(NodeConfig cfg) : cfg_(std::move(cfg)) {
     local_digest_ = file_digest(cfg_.model, cfg_.data_dir);
   }
   fs::create_directories(cfg_.data_dir / "slices");
+  ctl_ = std::thread([this] { control_loop(); });
+}
+
+std::shared_ptr<StageRunner> Worker::runner() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return runner_;
+}
+
+void Worker::set_runner(std::shared_ptr<StageRunner> r) {
+  std::shared_ptr<StageRunner> old;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    old = std::move(runner_);
+    runner_ = std::move(r);
+  }
+  old.reset();  // joins the old stage's thread outside the lock (its output path takes mu_)
+}
+
+void Worker::control(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lk(ctl_mu_);
+    ctl_q_.push_back(std::move(task));
+  }
+  ctl_cv_.notify_one();
+}
+
+void Worker::control_loop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lk(ctl_mu_);
+      ctl_cv_.wait(lk, [&] { return ctl_stop_ || !ctl_q_.empty(); });
+      if (ctl_stop_) return;
+      task = std::move(ctl_q_.front());
+      ctl_q_.pop_front();
+    }
+    try {
+      task();
+    } catch (const std::exception& e) {
+      log_line(cfg_.name, std::string("error: ") + e.what());
+      send(transport::Error{transport::ErrorCode::internal, e.what()});
+    }
+  }
 }
 
 Worker::~Worker() {
@@ -30,7 +73,13 @@ Worker::~Worker() {
   // Give the goodbye a moment, then no link handler may run while members go away.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   io_.context().stop();
-  runner_.reset();
+  {
+    std::lock_guard<std::mutex> lk(ctl_mu_);
+    ctl_stop_ = true;
+  }
+  ctl_cv_.notify_all();
+  ctl_.join();
+  set_runner(nullptr);
 }
 
 void Worker::stop() {
@@ -135,18 +184,19 @@ void Worker::send(const transport::Message& m) {
 }
 
 void Worker::on_message(transport::Message&& m) {
-  if (auto* p = std::get_if<transport::Plan>(&m)) return on_plan(*p);
-  if (auto* c = std::get_if<transport::WeightChunk>(&m)) return on_weight_chunk(*c);
+  if (auto* p = std::get_if<transport::Plan>(&m)) return control([this, plan = *p] { on_plan(plan); });
+  if (auto* c = std::get_if<transport::WeightChunk>(&m)) return control([this, chunk = std::move(*c)] { on_weight_chunk(chunk); });
+  const auto stage = runner();
   if (auto* f = std::get_if<transport::Forward>(&m)) {
-    if (!runner_) throw std::runtime_error("forward before the stage is loaded");
-    return runner_->submit(std::move(*f));
+    if (!stage) throw std::runtime_error("forward before the stage is loaded");
+    return stage->submit(std::move(*f));
   }
   if (auto* s = std::get_if<transport::StartRequest>(&m)) {
-    if (runner_) runner_->start_request(*s);
+    if (stage) stage->start_request(*s);
     return;
   }
   if (auto* c = std::get_if<transport::ClearSequence>(&m)) {
-    if (runner_) runner_->clear(*c);
+    if (stage) stage->clear(*c);
     return;
   }
   if (auto* e = std::get_if<transport::Error>(&m)) log_line(cfg_.name, "coordinator says: " + e->message);
@@ -162,7 +212,7 @@ void Worker::on_plan(const transport::Plan& p) {
   plan_id_ = p.plan_id;
   model_digest_ = p.model_digest;
   if (!mine) {  // not part of this plan: drop any old stage, stay connected as a spare
-    runner_.reset();
+    set_runner(nullptr);
     log_line(cfg_.name, "plan " + std::to_string(p.plan_id) + ": no stage for this node (spare)");
     send(transport::StageReady{p.plan_id, true, "spare"});
     return;
@@ -170,7 +220,7 @@ void Worker::on_plan(const transport::Plan& p) {
   log_line(cfg_.name, "plan " + std::to_string(p.plan_id) + ": layers [" + std::to_string(spec_.first_layer) + ", " +
                           std::to_string(spec_.end_layer) + ")" + (spec_.embed ? " + embedding" : "") +
                           (spec_.head ? " + head" : ""));
-  runner_.reset();
+  set_runner(nullptr);
   if (local_digest_ && *local_digest_ == p.model_digest) return load_stage(cfg_.model, true);
   // The cached slice, if any, was named after the model digest and the slice.
   const fs::path cached = cfg_.data_dir / "slices" / slice_file_name(p.model_digest, spec_);
@@ -233,9 +283,9 @@ void Worker::load_stage(const fs::path& file, bool whole_model) {
     so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32
                     : cfg_.activation_type == ActivationType::f16 ? transport::DType::f16
                                                                   : transport::DType::bf16;
-    runner_ = std::make_unique<StageRunner>(model, so, [this](StageRunner::Output&& out) {
+    set_runner(std::make_shared<StageRunner>(model, so, [this](StageRunner::Output&& out) {
       std::visit([this](auto&& msg) { send(msg); }, out);
-    });
+    }));
     log_line(cfg_.name, std::string("stage ready (") + (whole_model ? "own copy of the model" : "slice file") + ", " +
                             format_size(model->weight_bytes()) + " of weights mapped)");
     send(transport::StageReady{plan_id_, true, ""});

@@ -3,6 +3,9 @@
 // and runs its pipeline stage. Reconnects when the link drops.
 #pragma once
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,7 +52,18 @@ class Worker {
   uint64_t plan_id_ = 0;
   Digest model_digest_;
   SliceSpecFile spec_;
-  std::unique_ptr<StageRunner> runner_;
+  std::shared_ptr<StageRunner> runner_;  // guarded by mu_; replaced only on the control thread
+  std::shared_ptr<StageRunner> runner();
+  void set_runner(std::shared_ptr<StageRunner> r);
+  // Plans and weight chunks are handled on a control thread of their own: loading a slice or
+  // hashing a received file can take seconds, and the io thread must keep answering keepalives.
+  void control(std::function<void()> task);
+  void control_loop();
+  std::mutex ctl_mu_;
+  std::condition_variable ctl_cv_;
+  std::deque<std::function<void()>> ctl_q_;
+  bool ctl_stop_ = false;
+  std::thread ctl_;
   // An incoming slice transfer.
   Digest want_digest_;
   uint64_t want_total_ = 0;
