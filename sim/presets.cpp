@@ -112,8 +112,8 @@ constexpr DevicePreset kDevices[] = {
     {"m2-max-64gb", 48, 400, 1.5e12},
     // Apple M2 (MacBook Air): 100 GB/s LPDDR5 (Apple spec); 16 GB, ~11 GiB usable.
     {"m2-air-16gb", 11, 100, 0.6e12},
-    // A recent phone: LPDDR5/5X, 51-64 GB/s peak; 8 GB with ~4.5 GiB an app may keep resident.
-    {"phone-8gb", 4.5, 55, 0.3e12},
+    // A recent phone: LPDDR5/5X, 51-64 GB/s peak; 8 GB, of which Android lets one foreground app keep ~4 GiB.
+    {"phone-8gb", 4, 55, 0.3e12},
     // Raspberry Pi 5: 32-bit LPDDR4X-4267 = 17 GB/s peak; 8 GB, ~6.5 GiB usable.
     {"rpi5-8gb", 6.5, 17, 0.08e12},
     // Desktop, DDR5-5000 dual channel: 2 x 8 B x 5000 MT/s = 80 GB/s peak; 32 GB, ~26 GiB usable.

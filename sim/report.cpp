@@ -65,7 +65,7 @@ std::string format_text(const Report& r) {
          fmt("%.2f", r.single.single_tokens_per_s) + " tokens/s\n";
     s += "simulated, " + std::to_string(r.workload.requests) + " requests: aggregate " +
          fmt("%.2f", r.loaded.aggregate_tokens_per_s) + " tokens/s (decode " + fmt("%.2f", r.loaded.decode_tokens_per_s) +
-         "), mean TTFT " + fmt("%.3f", r.loaded.mean_ttft_s) + " s, per stream " +
+         ", all decoding " + fmt("%.2f", r.loaded.steady_tokens_per_s) + "), mean TTFT " + fmt("%.3f", r.loaded.mean_ttft_s) + " s, per stream " +
          fmt("%.2f", r.loaded.single_tokens_per_s) + " tokens/s, done in " + fmt("%.2f", r.loaded.makespan_s) + " s\n";
     const ResourceUse& b = r.loaded.resources[size_t(r.loaded.busiest)];
     s += "busiest: " + b.name + " (" + fmt("%.0f", b.utilization * 100) + " % busy, " + fmt("%.1f", b.mean_batch) +
@@ -105,7 +105,8 @@ std::string format_json(const Report& r) {
     const ResourceUse& b = r.loaded.resources[size_t(r.loaded.busiest)];
     s += ",\"ttft_s\":" + num(r.single.mean_ttft_s) + ",\"tokens_per_s\":" + num(r.single.single_tokens_per_s) +
          ",\"aggregate_tokens_per_s\":" + num(r.loaded.aggregate_tokens_per_s) + ",\"decode_tokens_per_s\":" +
-         num(r.loaded.decode_tokens_per_s) + ",\"loaded_mean_ttft_s\":" + num(r.loaded.mean_ttft_s) +
+         num(r.loaded.decode_tokens_per_s) + ",\"steady_tokens_per_s\":" + num(r.loaded.steady_tokens_per_s) +
+         ",\"loaded_mean_ttft_s\":" + num(r.loaded.mean_ttft_s) +
          ",\"predicted_tokens_per_s\":" + num(r.plan.prediction.tokens_per_s) + ",\"busiest\":" + quote(b.name) +
          ",\"busiest_utilization\":" + num(b.utilization);
   }

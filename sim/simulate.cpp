@@ -138,6 +138,7 @@ class Simulator {
   void at_coordinator(double t, int id) {
     Batch next;
     for (int req : batches_[size_t(id)].requests) {
+      token_times_.push_back(t);
       if (generated_[size_t(req)] == 0) ttft_[size_t(req)] = t;
       if (++generated_[size_t(req)] < w_.gen_tokens)
         next.requests.push_back(req);
@@ -163,6 +164,15 @@ class Simulator {
     const double total = double(w_.requests) * w_.gen_tokens;
     res.aggregate_tokens_per_s = total / res.makespan_s;
     if (w_.gen_tokens > 1) res.decode_tokens_per_s = (total - w_.requests) / (res.makespan_s - first_ttft);
+    double last_ttft = 0, first_done = 1e300;
+    for (int r = 0; r < w_.requests; ++r) {
+      last_ttft = std::max(last_ttft, ttft_[size_t(r)]);
+      first_done = std::min(first_done, done_[size_t(r)]);
+    }
+    // Tokens strictly after the last first token up to the first finish, over that window.
+    size_t in_window = 0;
+    for (double t : token_times_) in_window += t > last_ttft && t <= first_done;
+    if (in_window >= 2 && first_done > last_ttft) res.steady_tokens_per_s = double(in_window) / (first_done - last_ttft);
     for (size_t r = 0; r < use_.size(); ++r) {
       use_[r].utilization = use_[r].busy_s / res.makespan_s;
       if (passes_[r] > 0) use_[r].mean_batch /= passes_[r];
@@ -187,6 +197,7 @@ class Simulator {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
   uint64_t seq_ = 0;
   std::vector<double> ttft_, done_;
+  std::vector<double> token_times_;  // every token's arrival at the coordinator
   std::vector<int> generated_;
   SimResult result_;
 };

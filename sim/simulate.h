@@ -34,6 +34,9 @@ struct SimResult {
   double single_tokens_per_s = 0;   // the mean per-request decode rate after its first token
   double aggregate_tokens_per_s = 0;  // every generated token / makespan
   double decode_tokens_per_s = 0;   // tokens after the first / (makespan - first TTFT)
+  // Tokens per second while every request is decoding (after the last first token, before the
+  // first request finishes); 0 when that window holds fewer than two token arrivals.
+  double steady_tokens_per_s = 0;
   std::vector<ResourceUse> resources;  // pipeline order
   int busiest = 0;                     // index into resources
   uint64_t events = 0;
