@@ -165,7 +165,7 @@ ParsedRequest parse_request(std::string_view text, Endpoint endpoint, const Infe
   json body;
   try {
     body = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too big (1e999)
     throw bad_request(std::string("the body is not valid JSON: ") + e.what(), "invalid_json");
   }
   if (!body.is_object()) throw bad_request("the body must be a JSON object", "invalid_json");
