@@ -1,6 +1,8 @@
 // Topology files: parsing, presets, errors that name the key and line.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "sim/topology.h"
 
 namespace zen::sim {
@@ -140,6 +142,43 @@ TEST(Topology, ShippedFilesParse) {
     EXPECT_GE(t.cluster.devices.size(), 2u) << f;
   }
   EXPECT_THROW(load_topology("/nonexistent/topology.toml"), TopologyError);
+}
+
+}  // namespace
+}  // namespace zen::sim
+
+namespace zen::sim {
+namespace {
+
+// [model] path = a GGUF: sizes come from the file's tensors (the file is never loaded for compute).
+TEST(Topology, ModelFromGguf) {
+  const std::filesystem::path gguf = std::filesystem::path(ZEN_TESTDATA_DIR) / "models" / "synth-llama-F32.gguf";
+  if (!std::filesystem::exists(gguf)) GTEST_SKIP() << "reference data missing: " << gguf;
+  const std::string text = "[model]\npath = \"" + gguf.string() +
+                           "\"\n[[device]]\nname = \"d\"\nmemory = \"1GiB\"\nmem_bw_gbs = 10\nflops = 1e10\n";
+  const Topology t = parse_topology(text);
+  EXPECT_EQ(t.model_name, gguf.string());
+  ASSERT_FALSE(t.model.layers.empty());
+  // F32 weights: the planner's byte count is within the file's size and most of it.
+  const double file = double(std::filesystem::file_size(gguf));
+  EXPECT_LE(double(t.model_bytes), file);
+  EXPECT_GT(double(t.model_bytes), 0.8 * file);
+  // a relative path resolves against the topology file's folder
+  const Topology rel = parse_topology("[model]\npath = \"synth-llama-F32.gguf\"\n[[device]]\nname = \"d\"\n"
+                                      "memory = \"1GiB\"\nmem_bw_gbs = 10\nflops = 1e10\n",
+                                      "t.toml", gguf.parent_path());
+  EXPECT_EQ(rel.model.layers.size(), t.model.layers.size());
+  try {
+    parse_topology("[model]\npath = \"/nonexistent.gguf\"\n[[device]]\nname = \"d\"\nmemory = \"1GiB\"\n"
+                   "mem_bw_gbs = 10\nflops = 1e10\n",
+                   "t.toml");
+    FAIL() << "no error for a missing GGUF";
+  } catch (const TopologyError& e) {
+    EXPECT_NE(std::string(e.what()).find("t.toml:"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_topology("[model]\npreset = \"llama-3-8b\"\npath = \"x.gguf\"\n[[device]]\nname = \"d\"\n"
+                              "memory = \"1GiB\"\nmem_bw_gbs = 10\nflops = 1e10\n"),
+               TopologyError);
 }
 
 }  // namespace
