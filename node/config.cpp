@@ -132,10 +132,68 @@ const toml::table& get_table(const toml::node& n, const std::string& key) {
   wrong_type(key, n, "a table");
 }
 
+// TOML allows non-ASCII text only inside strings and comments. toml++ 3.3.0 reaches
+// __builtin_unreachable() (undefined behaviour) when it asks whether some non-ASCII code
+// points there are whitespace (U+00A1..U+0499, U+FB26..U+FEFE; found by fuzz_config), so
+// such a character is refused here, with its line, before toml++ sees the text.
+void check_ascii_outside_strings(std::string_view t, std::string_view origin) {
+  enum { plain, comment, basic, literal, ml_basic, ml_literal } state = plain;
+  size_t line = 1;
+  auto run = [&](size_t i, char q) {  // how many q characters start at i
+    size_t n = 0;
+    while (i + n < t.size() && t[i + n] == q) ++n;
+    return n;
+  };
+  for (size_t i = 0; i < t.size(); ++i) {
+    const char ch = t[i];
+    if (ch == '\n') ++line;
+    switch (state) {
+      case plain:
+        if (ch == '#') {
+          state = comment;
+        } else if (ch == '"' || ch == '\'') {
+          const size_t n = run(i, ch);
+          if (n >= 3) {
+            state = ch == '"' ? ml_basic : ml_literal;
+            i += 2;
+          } else if (n == 2) {
+            ++i;  // an empty string
+          } else {
+            state = ch == '"' ? basic : literal;
+          }
+        } else if (static_cast<unsigned char>(ch) >= 0x80) {
+          throw ConfigError(std::string(origin) + ":" + std::to_string(line) +
+                            ": TOML syntax error: a non-ASCII character outside a string or comment");
+        }
+        break;
+      case comment:
+        if (ch == '\n') state = plain;
+        break;
+      case basic:
+      case literal:
+        if (state == basic && ch == '\\' && i + 1 < t.size() && t[i + 1] != '\n') ++i;
+        else if (ch == (state == basic ? '"' : '\'') || ch == '\n') state = plain;
+        break;
+      case ml_basic:
+      case ml_literal:
+        if (state == ml_basic && ch == '\\' && i + 1 < t.size()) {
+          if (t[i + 1] == '\n') ++line;
+          ++i;
+        } else if (ch == (state == ml_basic ? '"' : '\'')) {
+          const size_t n = run(i, ch);
+          if (n >= 3) state = plain;  // up to two quotes before the closing three belong to the text
+          i += n - 1;
+        }
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 NodeConfig parse_config(std::string_view toml_text, std::string_view origin, const std::filesystem::path& base_dir) {
   toml::table root;
+  check_ascii_outside_strings(toml_text, origin);
   try {
     root = toml::parse(toml_text, origin);
   } catch (const toml::parse_error& e) {

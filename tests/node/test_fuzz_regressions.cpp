@@ -6,6 +6,7 @@
 
 #include "engine/gguf.h"
 #include "engine/gguf_writer.h"
+#include "node/config.h"
 #include "node/http_api_json.h"
 
 namespace zen::test {
@@ -58,6 +59,31 @@ TEST(FuzzRegressions, HttpBodyWithOverflowingNumberIsA400) {
                                            svc, engine::SamplerParams{}, 1);
   EXPECT_EQ(ok.req.max_tokens, 3);
   EXPECT_FALSE(ok.req.prompt.empty());
+}
+
+// fuzz_config: toml++ 3.3.0 reaches __builtin_unreachable() (UBSan: "execution reached an
+// unreachable program point") when it checks some non-ASCII characters outside strings for
+// whitespace (U+01FD and U+FE7F were the inputs). parse_config refuses non-ASCII outside
+// strings and comments (TOML does not allow it there) before toml++ sees the text.
+TEST(FuzzRegressions, ConfigNonAsciiOutsideStringsIsAConfigError) {
+  for (const char* text : {"role = \"worker\"\n\xC7\xBD = 1\n", "role = \"worker\"\n\xEF\xB9\xBFmodel = \"m\"\n",
+                           "name = \"w\" \xC2\xA0\n", "\xC3\xA9 = 1\n"}) {
+    try {
+      (void)node::parse_config(text, "fuzz.toml");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const node::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("non-ASCII"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("fuzz.toml:"), std::string::npos) << e.what();
+    }
+  }
+  // Non-ASCII inside strings (every kind) and comments is fine.
+  const auto c = node::parse_config(
+      "# caf\xC3\xA9 \xEF\xB9\xBF\nname = \"caf\xC3\xA9\\\"\xC7\xBD\" # \xC7\xBD\n"
+      "api_keys = ['\xC7\xBD', \"\"\"\n\xEF\xB9\xBF\"\"\"\", '''\xC2\xA0''']\n",
+      "ok.toml");
+  EXPECT_EQ(c.name, "caf\xC3\xA9\"\xC7\xBD");
+  ASSERT_EQ(c.api_keys.size(), 3u);
+  EXPECT_EQ(c.api_keys[1], "\xEF\xB9\xBF\"");
 }
 
 }  // namespace
