@@ -22,5 +22,6 @@ void add_perplexity(CLI::App& app);  // zen perplexity
 void add_plan(CLI::App& app);      // zen plan
 void add_serve(CLI::App& app);     // zen serve
 void add_submit(CLI::App& app);    // zen submit
+void add_sim(CLI::App& app);       // zen sim (defined in node/cmd_sim.cpp, built on sim/)
 
 }  // namespace zen::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   zen::cli::add_plan(app);
   zen::cli::add_serve(app);
   zen::cli::add_submit(app);
+  zen::cli::add_sim(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
