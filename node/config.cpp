@@ -139,6 +139,7 @@ const toml::table& get_table(const toml::node& n, const std::string& key) {
 void check_ascii_outside_strings(std::string_view t, std::string_view origin) {
   enum { plain, comment, basic, literal, ml_basic, ml_literal } state = plain;
   size_t line = 1;
+  char prev = '\n';  // the last non-blank character outside strings and comments
   auto run = [&](size_t i, char q) {  // how many q characters start at i
     size_t n = 0;
     while (i + n < t.size() && t[i + n] == q) ++n;
@@ -149,9 +150,11 @@ void check_ascii_outside_strings(std::string_view t, std::string_view origin) {
     if (ch == '\n') ++line;
     switch (state) {
       case plain:
+        // A quote opens a string only where TOML puts one (a key or a value); elsewhere toml++
+        // reads it as part of a bare token, and so does this check.
         if (ch == '#') {
           state = comment;
-        } else if (ch == '"' || ch == '\'') {
+        } else if ((ch == '"' || ch == '\'') && std::string_view("\n=[,{.").find(prev) != std::string_view::npos) {
           const size_t n = run(i, ch);
           if (n >= 3) {
             state = ch == '"' ? ml_basic : ml_literal;
@@ -165,9 +168,13 @@ void check_ascii_outside_strings(std::string_view t, std::string_view origin) {
           throw ConfigError(std::string(origin) + ":" + std::to_string(line) +
                             ": TOML syntax error: a non-ASCII character outside a string or comment");
         }
+        if (ch != ' ' && ch != '\t' && ch != '\r') prev = state == plain ? ch : '"';
         break;
       case comment:
-        if (ch == '\n') state = plain;
+        if (ch == '\n') {
+          state = plain;
+          prev = '\n';
+        }
         break;
       case basic:
       case literal:
