@@ -135,26 +135,47 @@ const toml::table& get_table(const toml::node& n, const std::string& key) {
 // TOML allows non-ASCII text only inside strings and comments. toml++ 3.3.0 reaches
 // __builtin_unreachable() (undefined behaviour) when it asks whether some non-ASCII code
 // points there are whitespace (U+00A1..U+0499, U+FB26..U+FEFE; found by fuzz_config), so
-// such a character is refused here, with its line, before toml++ sees the text.
+// such a character is refused here, with its line, before toml++ sees the text. A quote
+// opens a string only where toml++ would read one: at the start of a key or a value, not
+// inside a bare value token (toml++ scans those up to whitespace , ] } # or a newline).
 void check_ascii_outside_strings(std::string_view t, std::string_view origin) {
   enum { plain, comment, basic, literal, ml_basic, ml_literal } state = plain;
   size_t line = 1;
-  char prev = '\n';  // the last non-blank character outside strings and comments
+  char prev = '\n';         // the last non-blank character outside strings and comments
+  bool value = false;       // after '=' (or inside an array): values, not keys
+  bool in_token = false;    // inside a bare value token
+  std::string nest;         // open '[' and '{'
   auto run = [&](size_t i, char q) {  // how many q characters start at i
     size_t n = 0;
     while (i + n < t.size() && t[i + n] == q) ++n;
     return n;
   };
+  auto refuse = [&](const char* where) {
+    throw ConfigError(std::string(origin) + ":" + std::to_string(line) + ": TOML syntax error: a non-ASCII character " +
+                      where);
+  };
+  // toml++ checks what follows a backslash for whitespace (a line-ending backslash skips
+  // blanks and newlines), so a non-ASCII character there is refused too.
+  auto escape_check = [&](size_t i) {
+    size_t j = i + 1;
+    while (j < t.size() && (t[j] == ' ' || t[j] == '\t' || t[j] == '\r' || t[j] == '\n')) ++j;
+    if (j < t.size() && static_cast<unsigned char>(t[j]) >= 0x80) refuse("after a backslash");
+  };
   for (size_t i = 0; i < t.size(); ++i) {
     const char ch = t[i];
     if (ch == '\n') ++line;
     switch (state) {
-      case plain:
-        // A quote opens a string only where TOML puts one (a key or a value); elsewhere toml++
-        // reads it as part of a bare token, and so does this check.
+      case plain: {
+        const bool blank = ch == ' ' || ch == '\t' || ch == '\r';
+        if (blank || ch == ',' || ch == ']' || ch == '}' || ch == '#' || ch == '\n') in_token = false;
         if (ch == '#') {
           state = comment;
-        } else if ((ch == '"' || ch == '\'') && std::string_view("\n=[,{.").find(prev) != std::string_view::npos) {
+          break;
+        }
+        if (static_cast<unsigned char>(ch) >= 0x80) refuse("outside a string or comment");
+        if (blank) break;
+        const bool at_start = !in_token && std::string_view("\n=[,{.").find(prev) != std::string_view::npos;
+        if ((ch == '"' || ch == '\'') && at_start) {
           const size_t n = run(i, ch);
           if (n >= 3) {
             state = ch == '"' ? ml_basic : ml_literal;
@@ -164,25 +185,44 @@ void check_ascii_outside_strings(std::string_view t, std::string_view origin) {
           } else {
             state = ch == '"' ? basic : literal;
           }
-        } else if (static_cast<unsigned char>(ch) >= 0x80) {
-          throw ConfigError(std::string(origin) + ":" + std::to_string(line) +
-                            ": TOML syntax error: a non-ASCII character outside a string or comment");
+          prev = '"';
+          break;
         }
-        if (ch != ' ' && ch != '\t' && ch != '\r') prev = state == plain ? ch : '"';
+        if (!in_token) {
+          if (ch == '[' || ch == '{') {
+            nest += ch;
+            if (ch == '{') value = false;
+          } else if (ch == ']' || ch == '}') {
+            if (!nest.empty()) nest.pop_back();
+          } else if (ch == ',') {
+            value = !nest.empty() && nest.back() == '[';
+          } else if (ch == '\n') {
+            value = !nest.empty() && nest.back() == '[';
+          } else if (ch == '=' && !value) {
+            value = true;
+          } else if (value) {
+            in_token = true;
+          }
+        }
+        prev = ch;
         break;
+      }
       case comment:
         if (ch == '\n') {
           state = plain;
           prev = '\n';
+          value = !nest.empty() && nest.back() == '[';
         }
         break;
       case basic:
       case literal:
+        if (state == basic && ch == '\\') escape_check(i);
         if (state == basic && ch == '\\' && i + 1 < t.size() && t[i + 1] != '\n') ++i;
         else if (ch == (state == basic ? '"' : '\'') || ch == '\n') state = plain;
         break;
       case ml_basic:
       case ml_literal:
+        if (state == ml_basic && ch == '\\') escape_check(i);
         if (state == ml_basic && ch == '\\' && i + 1 < t.size()) {
           if (t[i + 1] == '\n') ++line;
           ++i;
