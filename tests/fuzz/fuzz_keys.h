@@ -19,3 +19,14 @@ inline SessionKeys frame_keys(bool sender) {
 inline constexpr size_t kFuzzMaxFrame = 1 << 20;
 
 }  // namespace zen::transport::fuzz
+
+namespace zen::transport::fuzz {
+
+// Fixed cluster secret for the beacon fuzz target and its seed corpus.
+inline ClusterSecret beacon_secret() {
+  ClusterSecret s;
+  s.key.bytes.fill(0x5A);
+  return s;
+}
+
+}  // namespace zen::transport::fuzz
