@@ -13,19 +13,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-uint64_t mem_available_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key, unit;
-  uint64_t kb = 0;
-  while (in >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
-  return uint64_t{8} << 30;
-}
-
 partition::Device make_device(const std::string& name, uint64_t budget, double gbps, int threads) {
   partition::Device d;
   d.name = name;
-  d.mem_bytes = budget ? budget : mem_available_bytes();
+  d.mem_bytes = budget ? budget : available_memory_bytes();  // a node that reported nothing
   d.mem_bw_gbs = gbps > 0 ? gbps : 20.0;
   d.flops = 50e9 * std::max(1, threads);
   d.overhead_s = 50e-6;

@@ -92,7 +92,6 @@ void StageRunner::loop() {
 }
 
 void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
-  const auto t0 = std::chrono::steady_clock::now();
   const engine::Hparams& hp = model_->hp();
   const bool first = model_->has_embed(), last = model_->has_head();
   std::vector<engine::BatchRow> rows;
@@ -132,7 +131,6 @@ void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
       emit_(transport::Error{transport::ErrorCode::bad_request, "request " + std::to_string(f->request_id) + ": " + e.what()});
     return;
   }
-  rows_done_ += rows.size();
   // Hand each message's result on, in order.
   size_t at = 0;
   for (auto* f : ok) {
@@ -170,8 +168,6 @@ void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
     }
     emit_(std::move(st));
   }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  busy_s_ = busy_s_ + s;
 }
 
 }  // namespace zen::node

@@ -44,9 +44,6 @@ class StageRunner {
   void start_request(const transport::StartRequest& r);
   void submit(transport::Forward&& f);
   void clear(const transport::ClearSequence& c);
-  // Rows processed and time busy (for /cluster and metrics).
-  uint64_t rows_done() const { return rows_done_; }
-  double busy_s() const { return busy_s_; }
 
  private:
   struct SeqSampler {
@@ -66,8 +63,6 @@ class StageRunner {
   std::condition_variable cv_;
   std::deque<std::variant<transport::Forward, transport::StartRequest, transport::ClearSequence>> queue_;
   bool stop_ = false;
-  std::atomic<uint64_t> rows_done_{0};
-  std::atomic<double> busy_s_{0};
   std::thread thread_;
 };
 
