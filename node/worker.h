@@ -29,6 +29,9 @@ class Worker {
   // Runs until stop() (reconnecting as needed).
   void run();
   void stop();
+  // One session over an already authenticated link (what run() does after dialling): says
+  // Hello and serves the coordinator until the link closes. Tests hand in a FakeLink end.
+  void serve(std::shared_ptr<transport::Link> link);
 
  private:
   void session(const HostPort& coordinator);
@@ -53,6 +56,10 @@ class Worker {
   Digest model_digest_;
   SliceSpecFile spec_;
   std::shared_ptr<StageRunner> runner_;  // guarded by mu_; replaced only on the control thread
+  // The slice mapped for the current stage (control thread): a new plan that gives this node
+  // the same slice again gets a fresh runner (empty KV caches) over the same weights.
+  std::shared_ptr<const engine::Model> model_;
+  std::string model_key_;  // file and slice model_ was loaded with
   std::shared_ptr<StageRunner> runner();
   void set_runner(std::shared_ptr<StageRunner> r);
   // Plans and weight chunks are handled on a control thread of their own: loading a slice or
