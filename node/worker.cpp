@@ -132,8 +132,7 @@ void Worker::run() {
     }
     if (stop_) break;
     std::this_thread::sleep_for(backoff);
-    // A restarted coordinator is found within 2 s of listening again.
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
 }
 
@@ -218,8 +217,6 @@ void Worker::on_plan(const transport::Plan& p) {
   model_digest_ = p.model_digest;
   if (!mine) {  // not part of this plan: drop any old stage, stay connected as a spare
     set_runner(nullptr);
-    model_.reset();
-    model_key_.clear();
     log_line(cfg_.name, "plan " + std::to_string(p.plan_id) + ": no stage for this node (spare)");
     send(transport::StageReady{p.plan_id, true, "spare"});
     return;
@@ -282,16 +279,7 @@ void Worker::on_weight_chunk(const transport::WeightChunk& c) {
 void Worker::load_stage(const fs::path& file, bool whole_model) {
   try {
     engine::SliceSpec s{spec_.first_layer, spec_.end_layer, spec_.embed, spec_.head};
-    const std::string key = file.string() + " [" + std::to_string(s.first_layer) + ", " + std::to_string(s.end_layer) + ")" +
-                            (s.embed ? " embed" : "") + (s.head ? " head" : "");
-    const bool reuse = model_ && key == model_key_;
-    if (!reuse) {
-      model_.reset();  // unmap the old slice first
-      model_key_.clear();
-      model_ = engine::Model::load(file.string(), s);
-      model_key_ = key;
-    }
-    const auto& model = model_;
+    auto model = engine::Model::load(file.string(), s);
     StageOptions so;
     so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     so.context.n_ctx = static_cast<int>(std::min<int64_t>(model->hp().n_ctx_train, 4096));
@@ -303,7 +291,7 @@ void Worker::load_stage(const fs::path& file, bool whole_model) {
       std::visit([this](auto&& msg) { send(msg); }, out);
     }));
     log_line(cfg_.name, std::string("stage ready (") + (whole_model ? "own copy of the model" : "slice file") + ", " +
-                            format_size(model->weight_bytes()) + " of weights " + (reuse ? "kept" : "mapped") + ")");
+                            format_size(model->weight_bytes()) + " of weights mapped)");
     send(transport::StageReady{plan_id_, true, ""});
   } catch (const std::exception& e) {
     log_line(cfg_.name, std::string("cannot load the stage: ") + e.what());

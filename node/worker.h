@@ -56,10 +56,6 @@ class Worker {
   Digest model_digest_;
   SliceSpecFile spec_;
   std::shared_ptr<StageRunner> runner_;  // guarded by mu_; replaced only on the control thread
-  // The slice mapped for the current stage (control thread): a new plan that gives this node
-  // the same slice again gets a fresh runner (empty KV caches) over the same weights.
-  std::shared_ptr<const engine::Model> model_;
-  std::string model_key_;  // file and slice model_ was loaded with
   std::shared_ptr<StageRunner> runner();
   void set_runner(std::shared_ptr<StageRunner> r);
   // Plans and weight chunks are handled on a control thread of their own: loading a slice or
