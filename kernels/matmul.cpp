@@ -9,8 +9,7 @@
 namespace zen::kernels {
 
 namespace {
-constexpr int64_t kTokenTile = 8;    // activation rows per tile
-constexpr int64_t kGemmMinRows = 2;  // a single row uses vec_dot
+constexpr int64_t kTokenTile = 8;  // activation rows per tile
 }
 
 void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& pool, MatmulScratch& scratch) {
@@ -45,6 +44,10 @@ void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n
   const auto* wbase = static_cast<const std::byte*>(w.data);
   const auto* xbase = static_cast<const std::byte*>(xq);
   const int64_t rows = w.rows, cols = w.cols;
+  // A row's result must not depend on the batch it is in (a sequence generates the same text
+  // whoever shares its batch): rows go through gemm whatever their number, except that a
+  // lone row may take vec_dot when gemm is bit-identical to it.
+  const bool use_gemm = op.gemm && (n > 1 || !op.gemm_exact);
   pool.parallel_for(rows, block, [&](int64_t r0, int64_t r1, int) {
     {
       const int64_t nr = r1 - r0;
@@ -53,10 +56,7 @@ void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n
         const int64_t nc = std::min(kTokenTile, n - t0);
         const std::byte* xt = xbase + static_cast<size_t>(t0) * x_stride;
         float* yt = y + t0 * rows + r0;
-        // Rows of a batch go through the tile kernel whatever the batch's size, so a sequence's
-        // results do not depend on which other sequences share its batch (measured: vec_dot
-        // would be faster for 2-5 rows, but Q4_K tiles and vec_dot differ in the last bits).
-        if (op.gemm && nc >= kGemmMinRows) {
+        if (use_gemm) {
           op.gemm(cols, nr, nc, wr, w.row_stride, xt, x_stride, yt, static_cast<size_t>(rows));
           continue;
         }

@@ -30,6 +30,10 @@ struct TypeOps {
   QuantizeFn quantize = nullptr;
   VecDotFn vec_dot = nullptr;
   GemmFn gemm = nullptr;
+  // gemm's result for every (row, column) is bit-identical to vec_dot's. Then a single row
+  // may use vec_dot; otherwise every row goes through gemm, so that a row's result never
+  // depends on how many other rows share its batch.
+  bool gemm_exact = false;
 };
 
 inline constexpr size_t kMaxTypeId = 32;

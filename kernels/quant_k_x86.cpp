@@ -18,6 +18,7 @@ void fill_kquants_avx2(OpsTable& t) {
   entry(t, DType::Q4_K).gemm = kq_avx2::gemm_q4_K;
   entry(t, DType::Q5_K).gemm = kq_avx2::gemm_q5_K;
   entry(t, DType::Q6_K).gemm = kq_avx2::gemm_q6_K;
+  for (DType d : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) entry(t, d).gemm_exact = true;
 }
 
 void fill_kquants_avx512(OpsTable& t) {
@@ -30,6 +31,7 @@ void fill_kquants_avx512(OpsTable& t) {
   entry(t, DType::Q4_K).gemm = kq_avx512::gemm_q4_K;
   entry(t, DType::Q5_K).gemm = kq_avx512::gemm_q5_K;
   entry(t, DType::Q6_K).gemm = kq_avx512::gemm_q6_K;
+  for (DType d : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) entry(t, d).gemm_exact = true;
 }
 
 #endif

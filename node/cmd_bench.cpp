@@ -2,6 +2,7 @@
 // Prompt processing (pp: P tokens as one batch) and generation (tg: N tokens one at a time
 // from an empty context), like llama-bench, plus the weight bytes streamed per second in
 // generation and this machine's streaming read bandwidth measured in the same run.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -23,6 +24,7 @@ struct BenchOptions {
   int n_gen = 64;
   std::vector<int> threads;
   int reps = 3;
+  std::vector<int> batches{1};  // parallel sequences in generation
   bool json = false;
 };
 
@@ -55,15 +57,19 @@ double run_pp(engine::Context& ctx, int n) {
   return n / seconds(t0);
 }
 
-double run_tg(engine::Context& ctx, int n) {
+// Generation of n tokens in each of `batch` sequences, one forward pass per step (the rows of
+// all sequences together, as a server batches its streams); returns total tokens/s.
+double run_tg(engine::Context& ctx, int n, int batch) {
   std::vector<float> out;
+  std::vector<engine::BatchRow> rows(static_cast<size_t>(batch));
   ctx.clear_all();
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
-    engine::BatchRow r{0, i, bench_token(i, ctx.hp().n_vocab), true};
-    ctx.forward(std::span<const engine::BatchRow>(&r, 1), nullptr, out);
+    for (int b = 0; b < batch; ++b)
+      rows[static_cast<size_t>(b)] = {b, i, bench_token(i + 101 * b, ctx.hp().n_vocab), true};
+    ctx.forward(rows, nullptr, out);
   }
-  return n / seconds(t0);
+  return static_cast<double>(n) * batch / seconds(t0);
 }
 
 void run(const BenchOptions& o) {
@@ -79,8 +85,8 @@ void run(const BenchOptions& o) {
       engine::ContextParams cp;
       cp.n_ctx = std::max(o.n_prompt, o.n_gen) + 8;
       cp.n_threads = t;
-      cp.max_batch = std::max(1, o.n_prompt);
-      cp.max_seqs = 1;
+      cp.max_batch = std::max(o.n_prompt, *std::max_element(o.batches.begin(), o.batches.end()));
+      cp.max_seqs = *std::max_element(o.batches.begin(), o.batches.end());
       engine::Context ctx(model, cp);
       const double bw = kernels::read_bandwidth_gbs(ctx.pool());
       auto report = [&](const std::string& test, const std::vector<double>& tps, bool gen) {
@@ -108,11 +114,13 @@ void run(const BenchOptions& o) {
         for (int r = 0; r < o.reps; ++r) v.push_back(run_pp(ctx, o.n_prompt));
         report("pp" + std::to_string(o.n_prompt), v, false);
       }
-      if (o.n_gen > 0) {
-        run_tg(ctx, std::min(o.n_gen, 8));  // warm-up
+      for (int b : o.batches) {
+        if (o.n_gen <= 0) break;
+        run_tg(ctx, std::min(o.n_gen, 8), b);  // warm-up
         std::vector<double> v;
-        for (int r = 0; r < o.reps; ++r) v.push_back(run_tg(ctx, o.n_gen));
-        report("tg" + std::to_string(o.n_gen), v, true);
+        for (int r = 0; r < o.reps; ++r) v.push_back(run_tg(ctx, o.n_gen, b));
+        // With several sequences, weights are read once per step for all of them.
+        report("tg" + std::to_string(o.n_gen) + (b > 1 ? " x" + std::to_string(b) + " seqs" : ""), v, b == 1);
       }
     }
   }
@@ -129,6 +137,10 @@ void add_bench(CLI::App& app) {
   cmd->add_option("-n,--n-gen", o->n_gen, "generated tokens (0 = skip)")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "thread counts to test (default: all cores)")->delimiter(',');
   cmd->add_option("-r,--repetitions", o->reps, "repetitions")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("-b,--batch", o->batches, "parallel sequences in generation (list: 1,4,16)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd->add_flag("--json", o->json, "print JSON instead of a table");
   cmd->callback([o] {
     if (o->threads.empty()) o->threads.push_back(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));

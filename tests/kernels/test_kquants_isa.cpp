@@ -11,6 +11,7 @@
 
 #include "kernels/half.h"
 #include "kernels/ops.h"
+#include "tests/kernels/kernel_test_util.h"
 
 namespace zen::kernels {
 namespace {
@@ -24,13 +25,7 @@ std::vector<Isa> simd_levels() {
   return out;
 }
 
-std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.f, sigma);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
+using testing::gaussian;
 
 std::vector<uint8_t> quantize(DType t, const std::vector<float>& x, Isa isa = Isa::Scalar) {
   std::vector<uint8_t> q(row_bytes(t, static_cast<int64_t>(x.size())));
@@ -149,6 +144,9 @@ TEST(KQuantIsa, GemmEqualsVecDot) {
     for (DType t : kWeightTypes) {
       const TypeOps& o = ops(t, isa);
       if (!o.gemm) continue;
+      if (isa == Isa::Avx2 || isa == Isa::Avx512) {
+        EXPECT_TRUE(o.gemm_exact) << "x86 K-quant tiles are bit-identical to vec_dot";
+      }
       SCOPED_TRACE(std::string(type_name(t)) + " " + isa_name(isa));
       const size_t wrow = row_bytes(t, n) + 16, xrow = row_bytes(DType::Q8_K, n) + 8;  // padded strides
       for (int64_t nr : {1, 3, 4, 5, 8, 9}) {
@@ -175,7 +173,10 @@ TEST(KQuantIsa, GemmEqualsVecDot) {
               const uint8_t* wi = w.data() + wrow * i;
               const uint8_t* xj = x.data() + xrow * j;
               const float ref = o.vec_dot(n, wi, xj);
-              ASSERT_NEAR(got, ref, 1e-6 * magnitude(t, wi, xj, n)) << "nr " << nr << " nc " << nc << " i " << i << " j " << j;
+              if (o.gemm_exact)  // bit-identical: batch composition must not change a row
+                ASSERT_EQ(got, ref) << "nr " << nr << " nc " << nc << " i " << i << " j " << j;
+              else
+                ASSERT_NEAR(got, ref, 1e-6 * magnitude(t, wi, xj, n)) << "nr " << nr << " nc " << nc << " i " << i << " j " << j;
             }
         }
       }

@@ -204,6 +204,8 @@ void check_gemm(Isa isa, DType t, int64_t n, int64_t nr, int64_t nc, bool exact,
                                 " tile " + std::to_string(nr) + "x" + std::to_string(nc);
       if (exact) {
         EXPECT_EQ(got, ops(t, Isa::Scalar).vec_dot(n, wr, xr)) << where;
+      } else if (op.gemm_exact) {
+        EXPECT_EQ(got, op.vec_dot(n, wr, xr)) << where << " (gemm_exact: bit-identical to vec_dot)";
       } else {
         const double tol = 2 * tolerance(t, n, magnitude(t, wr, xr, n));
         EXPECT_NEAR(got, op.vec_dot(n, wr, xr), tol) << where;

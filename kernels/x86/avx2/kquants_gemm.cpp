@@ -1,7 +1,8 @@
 // AVX2 gemm tiles for Q4_K, Q5_K and Q6_K weights x Q8_K activations (prompt processing).
 // With 16 vector registers the tile is 1 weight row x up to 4 activation rows: per super-block
 // the row's levels and scale vectors are unpacked once (into an L1-resident local array) and
-// reused for every activation row. Results equal vec_dot up to float summation order.
+// reused for every activation row. The float accumulators and their order are vec_dot's, so
+// results are bit-identical to vec_dot.
 #include "kernels/quant_k_avx2.h"
 #include "kernels/quant_k_x86.h"
 #include "kernels/types.h"
@@ -17,7 +18,11 @@ void tile_k4(int64_t nb, const uint8_t* w, const uint8_t* x, size_t xs, float* y
   constexpr bool kHigh = sizeof(Block) == sizeof(BlockQ5_K);
   const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
   __m256 acc[C];
-  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  __m128 acc_min[C];
+  for (int c = 0; c < C; ++c) {
+    acc[c] = _mm256_setzero_ps();
+    acc_min[c] = _mm_setzero_ps();
+  }
   const auto* wb = reinterpret_cast<const Block*>(w);
   for (int64_t b = 0; b < nb; ++b) {
     const __m128i sm = k4_scales_mins(wb[b].scales);
@@ -42,12 +47,12 @@ void tile_k4(int64_t nb, const uint8_t* w, const uint8_t* x, size_t xs, float* y
       __m256i sumi = _mm256_setzero_si256();
       for (int k = 0; k < 8; ++k)
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(v[k], load256(xb->qs + 32 * k)), s[k]));
-      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(sumi), acc[c]);
       const __m128i mprod = _mm_madd_epi16(mins, bsums_by_32(xb->bsums));
-      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(-dmw * xb->d), _mm256_zextps128_ps256(_mm_cvtepi32_ps(mprod)), acc[c]);
+      acc_min[c] = _mm_fmadd_ps(_mm_set1_ps(xb->d * dmw), _mm_cvtepi32_ps(mprod), acc_min[c]);
+      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xb->d * dw), _mm256_cvtepi32_ps(sumi), acc[c]);
     }
   }
-  for (int c = 0; c < C; ++c) y[ldy * c] = hsum_ps(acc[c]);
+  for (int c = 0; c < C; ++c) y[ldy * c] = hsum_ps(acc[c]) - hsum128(acc_min[c]);
 }
 
 template <int C>
@@ -68,7 +73,7 @@ void tile_q6_K(int64_t nb, const uint8_t* w, const uint8_t* x, size_t xs, float*
       __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, load256(xb->bsums)), 5));
       for (int k = 0; k < 8; ++k)
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(v[k], load256(xb->qs + 32 * k)), s[k]));
-      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(sumi), acc[c]);
+      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(xb->d * dw), _mm256_cvtepi32_ps(sumi), acc[c]);
     }
   }
   for (int c = 0; c < C; ++c) y[ldy * c] = hsum_ps(acc[c]);
