@@ -1,11 +1,16 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 
 #include "kernels/ops.h"
+
+#if defined(ZEN_ARCH_ARM) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 namespace zen::kernels {
 namespace {
@@ -29,8 +34,28 @@ bool cpu_has_avx512() {
 #endif
 }
 
+// AArch64 Linux reports the optional extensions in the auxiliary vector (bit numbers from the
+// kernel's uapi asm/hwcap.h).
+bool cpu_has_neon_dotprod() {
+#if defined(ZEN_ARCH_ARM) && defined(__linux__)
+  constexpr unsigned long kHwcapAsimdDp = 1ul << 20;  // HWCAP_ASIMDDP
+  return (::getauxval(AT_HWCAP) & kHwcapAsimdDp) != 0;
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_neon_i8mm() {
+#if defined(ZEN_ARCH_ARM) && defined(__linux__)
+  constexpr unsigned long kHwcap2I8mm = 1ul << 13;  // HWCAP2_I8MM
+  return cpu_has_neon_dotprod() && (::getauxval(AT_HWCAP2) & kHwcap2I8mm) != 0;
+#else
+  return false;
+#endif
+}
+
 struct Tables {
-  OpsTable by_level[4];
+  OpsTable by_level[std::size(kAllIsas)];
   Tables() {
     OpsTable t{};
     fill_legacy_scalar(t);
@@ -52,6 +77,14 @@ struct Tables {
     fill_legacy_neon(t);
     fill_kquants_neon(t);
     by_level[static_cast<int>(Isa::Neon)] = t;
+    if (!cpu_has_neon_dotprod()) return;
+    fill_legacy_neon_dotprod(t);
+    fill_kquants_neon_dotprod(t);
+    by_level[static_cast<int>(Isa::NeonDotprod)] = t;
+    if (!cpu_has_neon_i8mm()) return;
+    fill_legacy_neon_i8mm(t);
+    fill_kquants_neon_i8mm(t);
+    by_level[static_cast<int>(Isa::NeonI8mm)] = t;
 #endif
   }
 };
@@ -64,7 +97,7 @@ const Tables& tables() {
 Isa initial_isa() {
   Isa isa = detected_isa();
   if (const char* env = std::getenv("ZEN_ISA")) {
-    for (Isa cand : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+    for (Isa cand : kAllIsas)
       if (std::strcmp(env, isa_name(cand)) == 0 && isa_supported(cand)) isa = cand;
   }
   return isa;
@@ -83,6 +116,8 @@ const char* isa_name(Isa isa) {
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
     case Isa::Neon: return "neon";
+    case Isa::NeonDotprod: return "neon-dotprod";
+    case Isa::NeonI8mm: return "neon-i8mm";
   }
   return "?";
 }
@@ -98,11 +133,15 @@ bool isa_supported(Isa isa) {
 #else
       return false;
 #endif
+    case Isa::NeonDotprod: return cpu_has_neon_dotprod();
+    case Isa::NeonI8mm: return cpu_has_neon_i8mm();
   }
   return false;
 }
 
 Isa detected_isa() {
+  if (isa_supported(Isa::NeonI8mm)) return Isa::NeonI8mm;
+  if (isa_supported(Isa::NeonDotprod)) return Isa::NeonDotprod;
   if (isa_supported(Isa::Neon)) return Isa::Neon;
   if (isa_supported(Isa::Avx512)) return Isa::Avx512;
   if (isa_supported(Isa::Avx2)) return Isa::Avx2;

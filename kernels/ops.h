@@ -41,12 +41,15 @@ using OpsTable = std::array<TypeOps, kMaxTypeId>;
 
 inline TypeOps& entry(OpsTable& t, DType d) { return t[static_cast<size_t>(d)]; }
 
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
+// Neon: armv8-a Advanced SIMD; NeonDotprod: + SDOT (HWCAP_ASIMDDP); NeonI8mm: + SMMLA (HWCAP2_I8MM).
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3, NeonDotprod = 4, NeonI8mm = 5 };
+inline constexpr Isa kAllIsas[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::NeonDotprod, Isa::NeonI8mm};
 const char* isa_name(Isa isa);
 // Best level this CPU supports.
 Isa detected_isa();
 bool isa_supported(Isa isa);
-// Level in use: detected_isa(), or the ZEN_ISA environment variable (scalar|avx2|avx512|neon)
+// Level in use: detected_isa(), or the ZEN_ISA environment variable (an isa_name: scalar, avx2,
+// avx512, neon, neon-dotprod, neon-i8mm)
 // when it names a supported level, or whatever set_active_isa chose last.
 Isa active_isa();
 void set_active_isa(Isa isa);  // throws if unsupported
@@ -71,6 +74,10 @@ void fill_kquants_avx512(OpsTable& t);
 #if defined(ZEN_ARCH_ARM)
 void fill_legacy_neon(OpsTable& t);
 void fill_kquants_neon(OpsTable& t);
+void fill_legacy_neon_dotprod(OpsTable& t);
+void fill_kquants_neon_dotprod(OpsTable& t);
+void fill_legacy_neon_i8mm(OpsTable& t);
+void fill_kquants_neon_i8mm(OpsTable& t);
 #endif
 
 }  // namespace zen::kernels

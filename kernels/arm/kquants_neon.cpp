@@ -2,30 +2,14 @@
 // products (SDOT when the compiler targets the dotprod extension, widening multiplies
 // otherwise). Q2_K, Q3_K and Q5_K stay on the scalar reference. Internal linkage and
 // intrinsics only, like the x86 files.
-#include <arm_neon.h>
-
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/arm/neon_common.h"
 #include "kernels/ops.h"
 
 namespace zen::kernels {
 namespace {
-
-TypeOps& kslot(OpsTable& t, DType d) { return reinterpret_cast<TypeOps*>(&t)[static_cast<uint32_t>(d)]; }
-
-float half_to_float(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
-
-// Sum of a[i] * b[i] over 16 int8 pairs, added to acc in groups of four (exact).
-int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if defined(__ARM_FEATURE_DOTPROD)
-  return vdotq_s32(acc, a, b);
-#else
-  const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-  const int16x8_t hi = vmull_s8(vget_high_s8(a), vget_high_s8(b));
-  return vpadalq_s16(vpadalq_s16(acc, lo), hi);
-#endif
-}
 
 void quantize_q8_K(const float* src, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_K*>(dst);
@@ -82,14 +66,14 @@ float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
     for (int j = 0; j < 4; ++j) {  // sub-blocks 2j (low nibbles) and 2j+1 (high nibbles)
       const uint8x16_t q0 = vld1q_u8(w[b].qs + 32 * j), q1 = vld1q_u8(w[b].qs + 32 * j + 16);
       const int8_t* xs = x[b].qs + 64 * j;
-      int32x4_t lo = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(vandq_u8(q0, m4)), vld1q_s8(xs));
-      lo = dot16(lo, vreinterpretq_s8_u8(vandq_u8(q1, m4)), vld1q_s8(xs + 16));
-      int32x4_t hi = dot16(vdupq_n_s32(0), vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vld1q_s8(xs + 32));
-      hi = dot16(hi, vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), vld1q_s8(xs + 48));
+      int32x4_t lo = dot_s8(vdupq_n_s32(0), vreinterpretq_s8_u8(vandq_u8(q0, m4)), vld1q_s8(xs));
+      lo = dot_s8(lo, vreinterpretq_s8_u8(vandq_u8(q1, m4)), vld1q_s8(xs + 16));
+      int32x4_t hi = dot_s8(vdupq_n_s32(0), vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vld1q_s8(xs + 32));
+      hi = dot_s8(hi, vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), vld1q_s8(xs + 48));
       isum += sm[2 * j] * vaddvq_s32(lo) + sm[2 * j + 1] * vaddvq_s32(hi);
     }
-    sum += x[b].d * half_to_float(w[b].d) * static_cast<float>(isum);
-    sum_min += x[b].d * half_to_float(w[b].dmin) * static_cast<float>(msum);
+    sum += x[b].d * neon_half_to_float(w[b].d) * static_cast<float>(isum);
+    sum_min += x[b].d * neon_half_to_float(w[b].dmin) * static_cast<float>(msum);
   }
   return sum - sum_min;
 }
@@ -115,20 +99,20 @@ float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
         for (int k = 0; k < 4; ++k) {
           const int e = 128 * h + 32 * k + 16 * part;
           const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(u[k]), m32);
-          isum += w[b].scales[e / 16] * vaddvq_s32(dot16(vdupq_n_s32(0), q, vld1q_s8(x[b].qs + e)));
+          isum += w[b].scales[e / 16] * vaddvq_s32(dot_s8(vdupq_n_s32(0), q, vld1q_s8(x[b].qs + e)));
         }
       }
-    sum += x[b].d * half_to_float(w[b].d) * static_cast<float>(isum);
+    sum += x[b].d * neon_half_to_float(w[b].d) * static_cast<float>(isum);
   }
   return sum;
 }
 
 }  // namespace
 
-void fill_kquants_neon(OpsTable& t) {
-  kslot(t, DType::Q8_K).quantize = quantize_q8_K;
-  kslot(t, DType::Q4_K).vec_dot = vec_dot_q4_K;
-  kslot(t, DType::Q6_K).vec_dot = vec_dot_q6_K;
+void ZEN_NEON_FILL(kquants)(OpsTable& t) {
+  entry(t, DType::Q8_K).quantize = quantize_q8_K;
+  entry(t, DType::Q4_K).vec_dot = vec_dot_q4_K;
+  entry(t, DType::Q6_K).vec_dot = vec_dot_q6_K;
 }
 
 }  // namespace zen::kernels

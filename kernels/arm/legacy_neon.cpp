@@ -2,33 +2,13 @@
 // Q8_0, Q8_1, Q4_0 and Q5_0 dot products (SDOT when the compiler targets the dotprod extension,
 // widening multiplies otherwise), plus the F32 dot product. Everything else stays scalar.
 // Internal linkage and intrinsics only, like the x86 files.
-#include <arm_neon.h>
-
 #include <cstdint>
 
+#include "kernels/arm/neon_common.h"
 #include "kernels/ops.h"
 
 namespace zen::kernels {
 namespace {
-
-TypeOps& slot(OpsTable& t, DType d) { return reinterpret_cast<TypeOps*>(&t)[static_cast<uint32_t>(d)]; }
-
-float half_to_float(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
-
-uint16_t float_to_half(float f) {
-  return vget_lane_u16(vreinterpret_u16_f16(vcvt_f16_f32(vdupq_n_f32(f))), 0);
-}
-
-// acc + sums of a[i] * b[i] in groups of four (exact for any int8 inputs).
-int32x4_t dot_s8(int32x4_t acc, int8x16_t a, int8x16_t b) {
-#if defined(__ARM_FEATURE_DOTPROD)
-  return vdotq_s32(acc, a, b);
-#else
-  const int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(b));
-  const int16x8_t hi = vmull_s8(vget_high_s8(a), vget_high_s8(b));
-  return vpadalq_s16(vpadalq_s16(acc, lo), hi);
-#endif
-}
 
 // ---- Activation quantizers: d = amax / 127, q = round(x / d) with halves away from zero ----
 
@@ -57,7 +37,7 @@ void quantize_q8_0(const float* src, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_0*>(dst);
   for (int64_t b = 0; b < n / QK8_0; ++b) {
     int32_t sum;
-    y[b].d = float_to_half(quantize_block_q8(src + b * QK8_0, y[b].qs, sum));
+    y[b].d = neon_float_to_half(quantize_block_q8(src + b * QK8_0, y[b].qs, sum));
   }
 }
 
@@ -66,8 +46,8 @@ void quantize_q8_1(const float* src, void* dst, int64_t n) {
   for (int64_t b = 0; b < n / QK8_1; ++b) {
     int32_t sum;
     const float d = quantize_block_q8(src + b * QK8_1, y[b].qs, sum);
-    y[b].d = float_to_half(d);
-    y[b].s = float_to_half(d * static_cast<float>(sum));
+    y[b].d = neon_float_to_half(d);
+    y[b].s = neon_float_to_half(d * static_cast<float>(sum));
   }
 }
 
@@ -127,12 +107,12 @@ float vec_dot(int64_t n, const void* vw, const void* vx) {
   const int64_t nb = n / 32;
   int64_t b = 0;
   for (; b + 2 <= nb; b += 2) {
-    acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(K::isum(w[b], x[b])), half_to_float(w[b].d) * half_to_float(x[b].d));
+    acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(K::isum(w[b], x[b])), neon_half_to_float(w[b].d) * neon_half_to_float(x[b].d));
     acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(K::isum(w[b + 1], x[b + 1])),
-                       half_to_float(w[b + 1].d) * half_to_float(x[b + 1].d));
+                       neon_half_to_float(w[b + 1].d) * neon_half_to_float(x[b + 1].d));
   }
   if (b < nb)
-    acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(K::isum(w[b], x[b])), half_to_float(w[b].d) * half_to_float(x[b].d));
+    acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(K::isum(w[b], x[b])), neon_half_to_float(w[b].d) * neon_half_to_float(x[b].d));
   return vaddvq_f32(vaddq_f32(acc0, acc1));
 }
 
@@ -151,14 +131,14 @@ float vec_dot_f32(int64_t n, const void* vw, const void* vx) {
 
 }  // namespace
 
-void fill_legacy_neon(OpsTable& t) {
-  slot(t, DType::Q8_0).quantize = quantize_q8_0;
-  slot(t, DType::Q8_1).quantize = quantize_q8_1;
-  slot(t, DType::Q8_0).vec_dot = vec_dot<DotQ8<BlockQ8_0>>;
-  slot(t, DType::Q8_1).vec_dot = vec_dot<DotQ8<BlockQ8_1>>;
-  slot(t, DType::Q4_0).vec_dot = vec_dot<DotQ4_0>;
-  slot(t, DType::Q5_0).vec_dot = vec_dot<DotQ5_0>;
-  slot(t, DType::F32).vec_dot = vec_dot_f32;
+void ZEN_NEON_FILL(legacy)(OpsTable& t) {
+  entry(t, DType::Q8_0).quantize = quantize_q8_0;
+  entry(t, DType::Q8_1).quantize = quantize_q8_1;
+  entry(t, DType::Q8_0).vec_dot = vec_dot<DotQ8<BlockQ8_0>>;
+  entry(t, DType::Q8_1).vec_dot = vec_dot<DotQ8<BlockQ8_1>>;
+  entry(t, DType::Q4_0).vec_dot = vec_dot<DotQ4_0>;
+  entry(t, DType::Q5_0).vec_dot = vec_dot<DotQ5_0>;
+  entry(t, DType::F32).vec_dot = vec_dot_f32;
 }
 
 }  // namespace zen::kernels

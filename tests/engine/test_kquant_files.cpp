@@ -89,7 +89,7 @@ void check_file(const std::string& quant_name, FileStats& stats) {
       const float want = kernels::ops(ti.type, kernels::Isa::Scalar).vec_dot(row, qb + rb * r, xq.data());
       double mag = 0;
       for (int64_t i = 0; i < row; ++i) mag += std::fabs(double(deq[row * r + i]) * act[i]);
-      for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512, kernels::Isa::Neon}) {
+      for (kernels::Isa isa : kernels::kAllIsas) {
         if (!kernels::isa_supported(isa)) continue;
         EXPECT_NEAR(kernels::ops(ti.type, isa).vec_dot(row, qb + rb * r, xq.data()), want, 1e-5 * mag)
             << kernels::isa_name(isa) << " row " << r;

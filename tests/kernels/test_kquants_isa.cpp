@@ -20,8 +20,8 @@ const DType kWeightTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K
 
 std::vector<Isa> simd_levels() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon})
-    if (isa_supported(isa)) out.push_back(isa);
+  for (Isa isa : kAllIsas)
+    if (isa != Isa::Scalar && isa_supported(isa)) out.push_back(isa);
   return out;
 }
 
@@ -139,7 +139,7 @@ TEST(KQuantIsa, VecDotMatchesScalarOnRandomBits) {
 
 TEST(KQuantIsa, GemmEqualsVecDot) {
   const int64_t n = QK_K * 3;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+  for (Isa isa : kAllIsas) {
     if (!isa_supported(isa)) continue;
     for (DType t : kWeightTypes) {
       const TypeOps& o = ops(t, isa);

@@ -31,7 +31,7 @@ std::vector<float> gaussian(size_t n, uint32_t seed, float sigma = 1.0f) {
 
 std::vector<Isa> supported_levels() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+  for (Isa isa : kAllIsas)
     if (isa_supported(isa)) out.push_back(isa);
   return out;
 }

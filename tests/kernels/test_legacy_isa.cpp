@@ -21,8 +21,8 @@ const DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, D
 
 std::vector<Isa> simd_levels() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon})
-    if (isa_supported(isa)) out.push_back(isa);
+  for (Isa isa : kAllIsas)
+    if (isa != Isa::Scalar && isa_supported(isa)) out.push_back(isa);
   return out;
 }
 
@@ -216,7 +216,7 @@ void check_gemm(Isa isa, DType t, int64_t n, int64_t nr, int64_t nc, bool exact,
 TEST(LegacyIsa, GemmEqualsVecDot) {
   RowMaker maker;
   int checked = 0;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+  for (Isa isa : kAllIsas) {
     if (!isa_supported(isa)) continue;
     for (DType t : kAllTypes) {
       if (!ops(t, isa).gemm) continue;

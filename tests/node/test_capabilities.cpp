@@ -77,6 +77,12 @@ TEST(Capabilities, CpuFeaturesMatchTheKernelsIsaDetection) {
       EXPECT_TRUE(has_word(f, "fma")) << f;
       EXPECT_TRUE(has_word(f, "f16c")) << f;
       break;
+    case kernels::Isa::NeonI8mm:
+      EXPECT_TRUE(has_word(f, "i8mm")) << f;
+      [[fallthrough]];
+    case kernels::Isa::NeonDotprod:
+      EXPECT_TRUE(has_word(f, "dotprod")) << f;
+      [[fallthrough]];
     case kernels::Isa::Neon:
       EXPECT_TRUE(has_word(f, "neon")) << f;
       break;
