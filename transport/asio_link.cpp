@@ -3,7 +3,9 @@
 #include "transport/asio_link.h"
 
 #include <atomic>
+#include <cmath>
 #include <deque>
+#include <random>
 #include <iostream>
 #include <mutex>
 
@@ -19,6 +21,40 @@ uint64_t now_ns() {
 
 constexpr size_t kMaxFramesPerWrite = 64;
 
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// The benchmark shaper of one direction: when each frame may be written (see LinkShape).
+class Shaper {
+ public:
+  explicit Shaper(const LinkShape& s) : s_(s), rng_(s.seed) {}
+  double release_time(size_t frame_bytes) {
+    const double packets = std::ceil(static_cast<double>(frame_bytes) / 1448.0);
+    double bytes = static_cast<double>(frame_bytes), recovery = 0;
+    if (s_.loss > 0) {
+      std::bernoulli_distribution lost(s_.loss);
+      for (double i = 0; i < packets; ++i)
+        if (lost(rng_)) bytes += 1448.0;
+      if (bytes > static_cast<double>(frame_bytes)) recovery = std::max(4 * s_.latency_s, 0.010) + 2 * s_.latency_s;
+    }
+    const double depart = std::max(now_s(), wire_free_) + (s_.bandwidth_bytes_s > 0 ? bytes / s_.bandwidth_bytes_s : 0);
+    wire_free_ = depart;
+    // Frames keep their order: a recovered frame holds back the ones behind it, as TCP does.
+    release_ = std::max(release_, depart + s_.latency_s + recovery);
+    return release_;
+  }
+
+ private:
+  LinkShape s_;
+  std::mt19937_64 rng_;
+  double wire_free_ = 0, release_ = 0;
+};
+
+std::optional<LinkShape> shape_for(const LinkOptions& o, const PublicKey& peer) {
+  for (const PeerShape& p : o.bench_shapes)
+    if (!p.peer || *p.peer == peer) return p.shape;
+  return std::nullopt;
+}
+
 class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink> {
  public:
   AsioLink(asio::ip::tcp::socket socket, std::unique_ptr<SecureChannel> channel, const PublicKey& peer,
@@ -28,6 +64,7 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
         write_timer_(socket_.get_executor()),
         keepalive_timer_(socket_.get_executor()),
         close_timer_(socket_.get_executor()),
+        shape_timer_(socket_.get_executor()),
         channel_(std::move(channel)),
         opts_(opts),
         peer_(peer) {
@@ -35,6 +72,7 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
     std::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     peer_addr_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    if (auto sh = shape_for(opts_, peer_)) shaper_.emplace(*sh);
   }
 
   void start(LinkHandlers handlers) override {
@@ -127,6 +165,7 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
     if (final) send_closed_ = true;  // nothing may follow the final frame
     queued_bytes_ += frame.size();
     queued_bytes_atomic_ = queued_bytes_;
+    if (shaper_) release_.push_back(shaper_->release_time(frame.size()));
     queue_.push_back(std::move(frame));
     if (!write_posted_) {
       write_posted_ = true;
@@ -149,9 +188,19 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
         return;
       }
       writing_.clear();
-      while (!queue_.empty() && writing_.size() < kMaxFramesPerWrite) {
+      const double now = now_s();
+      while (!queue_.empty() && writing_.size() < kMaxFramesPerWrite && (!shaper_ || release_.front() <= now)) {
         writing_.push_back(std::move(queue_.front()));
         queue_.pop_front();
+        if (shaper_) release_.pop_front();
+      }
+      if (writing_.empty()) {  // shaped: the next frame is not due yet
+        shape_timer_.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(release_.front() - now)));
+        shape_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+          if (!ec) self->write_next();
+        });
+        return;
       }
     }
     for (auto& f : writing_) bufs.push_back(asio::buffer(f));
@@ -288,6 +337,7 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
       std::lock_guard lk(send_mu_);
       send_closed_ = true;
       queue_.clear();
+      release_.clear();
       queued_bytes_ = 0;
       queued_bytes_atomic_ = 0;
     }
@@ -295,6 +345,7 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
     write_timer_.cancel();
     keepalive_timer_.cancel();
     close_timer_.cancel();
+    shape_timer_.cancel();
     std::error_code ec;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     socket_.close(ec);
@@ -307,7 +358,7 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
   }
 
   asio::ip::tcp::socket socket_;
-  asio::steady_timer read_timer_, write_timer_, keepalive_timer_, close_timer_;
+  asio::steady_timer read_timer_, write_timer_, keepalive_timer_, close_timer_, shape_timer_;
   std::unique_ptr<SecureChannel> channel_;
   LinkOptions opts_;
   PublicKey peer_;
@@ -320,6 +371,8 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
   size_t queued_bytes_ = 0;
   bool write_posted_ = false;
   bool send_closed_ = false;
+  std::optional<Shaper> shaper_;  // benchmark shaping of what this end sends
+  std::deque<double> release_;    // [queue_.size()] when each queued frame may be written (shaped)
 
   // io thread only.
   LinkHandlers handlers_;
