@@ -1,9 +1,10 @@
-// NEON (aarch64) kernels for the legacy block formats: Q8_0/Q8_1 activation quantizers and the
-// Q8_0, Q8_1, Q4_0 and Q5_0 dot products (SDOT when the compiler targets the dotprod extension,
-// widening multiplies otherwise), plus the F32 dot product. Everything else stays scalar.
-// Internal linkage and intrinsics only, like the x86 files.
+// NEON (aarch64) kernels for the legacy block formats: the Q8_0/Q8_1 activation quantizers, the
+// dot products of every block format (SDOT when the compiler targets the dotprod extension,
+// widening multiplies otherwise; kernels/arm/legacy_neon.h) and of F32, F16 and BF16.
+// Conversions to and from float stay scalar. Internal linkage and intrinsics only.
 #include <cstdint>
 
+#include "kernels/arm/legacy_neon.h"
 #include "kernels/arm/neon_common.h"
 #include "kernels/ops.h"
 
@@ -51,81 +52,36 @@ void quantize_q8_1(const float* src, void* dst, int64_t n) {
   }
 }
 
-// ---- Dot products: per block an int32x4 of partial sums, scaled by d_w * d_x ----
+// ---- Plain floats: four float32x4 accumulators (16 interleaved partial sums) ----
 
-template <class Block>
-struct DotQ8 {
-  using WB = Block;
-  using XB = Block;
-  static int32x4_t isum(const WB& w, const XB& x) {
-    const int32x4_t a = dot_s8(vdupq_n_s32(0), vld1q_s8(w.qs), vld1q_s8(x.qs));
-    return dot_s8(a, vld1q_s8(w.qs + 16), vld1q_s8(x.qs + 16));
-  }
+// Loads 4 elements of a float row as float32x4.
+struct F32Elems {
+  using T = float;
+  static float32x4_t load(const float* p) { return vld1q_f32(p); }
+  static float one(float v) { return v; }
+};
+struct F16Elems {
+  using T = uint16_t;
+  static float32x4_t load(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+  static float one(uint16_t v) { return neon_half_to_float(v); }
+};
+struct BF16Elems {  // bf16 is the top half of an f32: widening is a shift
+  using T = uint16_t;
+  static float32x4_t load(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+  static float one(uint16_t v) { return vgetq_lane_f32(vreinterpretq_f32_u32(vshll_n_u16(vdup_n_u16(v), 16)), 0); }
 };
 
-struct DotQ4_0 {
-  using WB = BlockQ4_0;
-  using XB = BlockQ8_0;
-  static int32x4_t isum(const WB& w, const XB& x) {
-    const uint8x16_t q = vld1q_u8(w.qs);
-    const int8x16_t eight = vdupq_n_s8(8);
-    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight);  // elements 0..15
-    const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);               // elements 16..31
-    return dot_s8(dot_s8(vdupq_n_s32(0), lo, vld1q_s8(x.qs)), hi, vld1q_s8(x.qs + 16));
-  }
-};
-
-struct DotQ5_0 {
-  using WB = BlockQ5_0;
-  using XB = BlockQ8_0;
-  // Byte j = 0x10 where bit (base + j) of qh is set.
-  static uint8x16_t fifth_bits(uint32_t qh, int base) {
-    static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8x8_t b0 = vdup_n_u8(static_cast<uint8_t>(qh >> base));
-    const uint8x8_t b1 = vdup_n_u8(static_cast<uint8_t>(qh >> (base + 8)));
-    const uint8x16_t sel = vtstq_u8(vcombine_u8(b0, b1), vld1q_u8(kBit));
-    return vandq_u8(sel, vdupq_n_u8(0x10));
-  }
-  static int32x4_t isum(const WB& w, const XB& x) {
-    const uint32_t qh = static_cast<uint32_t>(w.qh[0]) | static_cast<uint32_t>(w.qh[1]) << 8 |
-                        static_cast<uint32_t>(w.qh[2]) << 16 | static_cast<uint32_t>(w.qh[3]) << 24;
-    const uint8x16_t q = vld1q_u8(w.qs);
-    const int8x16_t sixteen = vdupq_n_s8(16);
-    const uint8x16_t lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0F)), fifth_bits(qh, 0));
-    const uint8x16_t hi = vorrq_u8(vshrq_n_u8(q, 4), fifth_bits(qh, 16));
-    const int8x16_t slo = vsubq_s8(vreinterpretq_s8_u8(lo), sixteen);
-    const int8x16_t shi = vsubq_s8(vreinterpretq_s8_u8(hi), sixteen);
-    return dot_s8(dot_s8(vdupq_n_s32(0), slo, vld1q_s8(x.qs)), shi, vld1q_s8(x.qs + 16));
-  }
-};
-
-template <class K>
-float vec_dot(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const typename K::WB*>(vw);
-  const auto* x = static_cast<const typename K::XB*>(vx);
-  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-  const int64_t nb = n / 32;
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(K::isum(w[b], x[b])), neon_half_to_float(w[b].d) * neon_half_to_float(x[b].d));
-    acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(K::isum(w[b + 1], x[b + 1])),
-                       neon_half_to_float(w[b + 1].d) * neon_half_to_float(x[b + 1].d));
-  }
-  if (b < nb)
-    acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(K::isum(w[b], x[b])), neon_half_to_float(w[b].d) * neon_half_to_float(x[b].d));
-  return vaddvq_f32(vaddq_f32(acc0, acc1));
-}
-
-float vec_dot_f32(int64_t n, const void* vw, const void* vx) {
-  const auto* w = static_cast<const float*>(vw);
-  const auto* x = static_cast<const float*>(vx);
+template <class E>
+float vec_dot_float(int64_t n, const void* vw, const void* vx) {
+  const auto* w = static_cast<const typename E::T*>(vw);
+  const auto* x = static_cast<const typename E::T*>(vx);
   float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 4; ++k) acc[k] = vfmaq_f32(acc[k], vld1q_f32(w + i + 4 * k), vld1q_f32(x + i + 4 * k));
-  for (; i + 4 <= n; i += 4) acc[0] = vfmaq_f32(acc[0], vld1q_f32(w + i), vld1q_f32(x + i));
+    for (int k = 0; k < 4; ++k) acc[k] = vfmaq_f32(acc[k], E::load(w + i + 4 * k), E::load(x + i + 4 * k));
+  for (; i + 4 <= n; i += 4) acc[0] = vfmaq_f32(acc[0], E::load(w + i), E::load(x + i));
   float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
-  for (; i < n; ++i) sum += w[i] * x[i];
+  for (; i < n; ++i) sum += E::one(w[i]) * E::one(x[i]);
   return sum;
 }
 
@@ -134,11 +90,15 @@ float vec_dot_f32(int64_t n, const void* vw, const void* vx) {
 void ZEN_NEON_FILL(legacy)(OpsTable& t) {
   entry(t, DType::Q8_0).quantize = quantize_q8_0;
   entry(t, DType::Q8_1).quantize = quantize_q8_1;
-  entry(t, DType::Q8_0).vec_dot = vec_dot<DotQ8<BlockQ8_0>>;
-  entry(t, DType::Q8_1).vec_dot = vec_dot<DotQ8<BlockQ8_1>>;
-  entry(t, DType::Q4_0).vec_dot = vec_dot<DotQ4_0>;
-  entry(t, DType::Q5_0).vec_dot = vec_dot<DotQ5_0>;
-  entry(t, DType::F32).vec_dot = vec_dot_f32;
+  entry(t, DType::Q8_0).vec_dot = vec_dot_legacy<WQ8<BlockQ8_0>>;
+  entry(t, DType::Q8_1).vec_dot = vec_dot_legacy<WQ8<BlockQ8_1>>;
+  entry(t, DType::Q4_0).vec_dot = vec_dot_legacy<WQ4_0>;
+  entry(t, DType::Q4_1).vec_dot = vec_dot_legacy<WQ4_1>;
+  entry(t, DType::Q5_0).vec_dot = vec_dot_legacy<WQ5_0>;
+  entry(t, DType::Q5_1).vec_dot = vec_dot_legacy<WQ5_1>;
+  entry(t, DType::F32).vec_dot = vec_dot_float<F32Elems>;
+  entry(t, DType::F16).vec_dot = vec_dot_float<F16Elems>;
+  entry(t, DType::BF16).vec_dot = vec_dot_float<BF16Elems>;
 }
 
 }  // namespace zen::kernels

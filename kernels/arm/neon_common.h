@@ -26,9 +26,9 @@ inline uint16_t neon_float_to_half(float f) {
   return vget_lane_u16(vreinterpret_u16_f16(vcvt_f16_f32(vdupq_n_f32(f))), 0);
 }
 
-// acc + sums of a[i] * b[i] in groups of four consecutive lanes (exact for any int8 inputs):
-// SDOT with dotprod, widening multiplies and pairwise adds otherwise. Lane k of the result
-// holds the same four products either way only with SDOT; callers use the horizontal sum.
+// acc + sums of a[i] * b[i], four products per lane (exact for any int8 inputs): SDOT with
+// dotprod, widening multiplies and pairwise adds otherwise. Which products land in which lane
+// differs between the two, so callers only use the sum over the lanes.
 inline int32x4_t dot_s8(int32x4_t acc, int8x16_t a, int8x16_t b) {
 #if defined(__ARM_FEATURE_DOTPROD)
   return vdotq_s32(acc, a, b);
