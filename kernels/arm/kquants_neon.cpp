@@ -2,9 +2,11 @@
 // K format (SDOT when the compiler targets the dotprod extension, widening multiplies
 // otherwise). Per super-block the integer sums are exact; the float steps follow the scalar
 // reference. Conversions to and from float stay scalar. Internal linkage and intrinsics only.
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/arm/kquants_neon.h"
 #include "kernels/arm/neon_common.h"
 #include "kernels/ops.h"
 
@@ -63,20 +65,9 @@ float dot_k4(int64_t n, const void* wv, const void* xv, Levels levels) {
   const auto* x = static_cast<const BlockQ8_K*>(xv);
   float sum = 0.f, sum_min = 0.f;
   for (int64_t b = 0; b < n / QK_K; ++b) {
-    // 6-bit scales and mins: bytes 0..7 of sm are the scales, 8..15 the mins
-    uint32_t a[3], u[4];
-    std::memcpy(a, w[b].scales, 12);
-    u[0] = a[0] & 0x3f3f3f3fu;
-    u[1] = (a[2] & 0x0f0f0f0fu) | ((a[0] >> 2) & 0x30303030u);
-    u[2] = a[1] & 0x3f3f3f3fu;
-    u[3] = ((a[2] >> 4) & 0x0f0f0f0fu) | ((a[1] >> 2) & 0x30303030u);
     uint8_t sm[16];
-    std::memcpy(sm, u, 16);
-    // mins against the sums of each sub-block's 32 activations (pairs of bsums)
-    const int16x8_t bs = vpaddq_s16(vld1q_s16(x[b].bsums), vld1q_s16(x[b].bsums + 8));
-    const int16x8_t mins = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(sm + 8)));
-    const int32_t msum = vaddvq_s32(vaddq_s32(vmull_s16(vget_low_s16(mins), vget_low_s16(bs)),
-                                              vmull_s16(vget_high_s16(mins), vget_high_s16(bs))));
+    k4_scales_mins(w[b].scales, sm);
+    const int32_t msum = k4_min_sum(sm, x[b]);
     int32x4_t d[8];
     for (int j = 0; j < 4; ++j) {
       uint8x16_t q[4];
@@ -91,21 +82,15 @@ float dot_k4(int64_t n, const void* wv, const void* xv, Levels levels) {
     const int32x4_t sc_hi = vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(vmovl_u8(vld1_u8(sm)))));
     const int32_t isum = vaddvq_s32(vmlaq_s32(vmulq_s32(lane_sums4(d[0], d[1], d[2], d[3]), sc),
                                               lane_sums4(d[4], d[5], d[6], d[7]), sc_hi));
-    sum += x[b].d * neon_half_to_float(w[b].d) * static_cast<float>(isum);
-    sum_min += x[b].d * neon_half_to_float(w[b].dmin) * static_cast<float>(msum);
+    // explicit fma: the i8mm tiles (kernels/arm/i8mm/) repeat these steps bit for bit
+    sum = std::fma(x[b].d * neon_half_to_float(w[b].d), static_cast<float>(isum), sum);
+    sum_min = std::fma(x[b].d * neon_half_to_float(w[b].dmin), static_cast<float>(msum), sum_min);
   }
   return sum - sum_min;
 }
 
 float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
-  return dot_k4<BlockQ4_K>(n, wv, xv, [](const BlockQ4_K& w, int j, uint8x16_t* q) {
-    const uint8x16_t m4 = vdupq_n_u8(0x0f);
-    const uint8x16_t q0 = vld1q_u8(w.qs + 32 * j), q1 = vld1q_u8(w.qs + 32 * j + 16);
-    q[0] = vandq_u8(q0, m4);
-    q[1] = vandq_u8(q1, m4);
-    q[2] = vshrq_n_u8(q0, 4);
-    q[3] = vshrq_n_u8(q1, 4);
-  });
+  return dot_k4<BlockQ4_K>(n, wv, xv, q4k_levels);
 }
 
 float vec_dot_q5_K(int64_t n, const void* wv, const void* xv) {

@@ -9,34 +9,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/arm/i8mm/mmla.h"
 #include "kernels/arm/legacy_neon.h"
 #include "kernels/ops.h"
 
 namespace zen::kernels {
 namespace {
-
-// Two 16-lane vectors of rows r0 and r1 -> the SMMLA operands for elements 0..7 and 8..15.
-inline void pair_rows(int8x16_t r0, int8x16_t r1, int8x16_t& first, int8x16_t& second) {
-  const int64x2_t a = vreinterpretq_s64_s8(r0), b = vreinterpretq_s64_s8(r1);
-  first = vreinterpretq_s8_s64(vzip1q_s64(a, b));
-  second = vreinterpretq_s8_s64(vzip2q_s64(a, b));
-}
-
-// Operands of one block for a pair of rows: op[0..3] cover elements 0..7, 8..15, 16..23, 24..31.
-struct BlockPair {
-  int8x16_t op[4];
-  BlockPair(int8x16_t lo0, int8x16_t hi0, int8x16_t lo1, int8x16_t hi1) {
-    pair_rows(lo0, lo1, op[0], op[1]);
-    pair_rows(hi0, hi1, op[2], op[3]);
-  }
-};
-
-inline int32x4_t mmla_block(const BlockPair& w, const BlockPair& x) {
-  int32x4_t acc = vmmlaq_s32(vdupq_n_s32(0), w.op[0], x.op[0]);
-  acc = vmmlaq_s32(acc, w.op[1], x.op[1]);
-  acc = vmmlaq_s32(acc, w.op[2], x.op[2]);
-  return vmmlaq_s32(acc, w.op[3], x.op[3]);
-}
 
 // Lanes (i0, j0), (i0, j1), (i1, j0), (i1, j1) from per-row values a0, a1 and per-column b0, b1.
 inline float32x4_t rows_by_cols(float a0, float a1, float b0, float b1, bool multiply) {
@@ -112,22 +90,15 @@ void gemm_legacy(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stri
   }
 }
 
-void set_gemm(OpsTable& t, DType type, GemmFn fn) {
-  entry(t, type).gemm = fn;
-  entry(t, type).gemm_exact = true;
-}
-
 }  // namespace
 
 void fill_legacy_neon_i8mm(OpsTable& t) {
-  set_gemm(t, DType::Q8_0, gemm_legacy<WQ8<BlockQ8_0>>);
-  set_gemm(t, DType::Q8_1, gemm_legacy<WQ8<BlockQ8_1>>);
-  set_gemm(t, DType::Q4_0, gemm_legacy<WQ4_0>);
-  set_gemm(t, DType::Q4_1, gemm_legacy<WQ4_1>);
-  set_gemm(t, DType::Q5_0, gemm_legacy<WQ5_0>);
-  set_gemm(t, DType::Q5_1, gemm_legacy<WQ5_1>);
+  set_exact_gemm(t, DType::Q8_0, gemm_legacy<WQ8<BlockQ8_0>>);
+  set_exact_gemm(t, DType::Q8_1, gemm_legacy<WQ8<BlockQ8_1>>);
+  set_exact_gemm(t, DType::Q4_0, gemm_legacy<WQ4_0>);
+  set_exact_gemm(t, DType::Q4_1, gemm_legacy<WQ4_1>);
+  set_exact_gemm(t, DType::Q5_0, gemm_legacy<WQ5_0>);
+  set_exact_gemm(t, DType::Q5_1, gemm_legacy<WQ5_1>);
 }
-
-void fill_kquants_neon_i8mm(OpsTable& t) {}
 
 }  // namespace zen::kernels
