@@ -40,6 +40,13 @@ Link link_between(const Cluster& c, int from, int to) {
   return c.links[static_cast<size_t>(from)][static_cast<size_t>(to)];
 }
 
+std::vector<Link> hidden_route(const Cluster& c, int from, int to) {
+  if (from == to) return {};
+  if (c.relay_via_coordinator && from != c.coordinator && to != c.coordinator)
+    return {link_between(c, from, c.coordinator), link_between(c, c.coordinator, to)};
+  return {link_between(c, from, to)};
+}
+
 double message_busy_s(const Link& link, uint64_t payload_bytes) {
   // Lost packets are sent again, so a lossy link carries 1 / (1 - loss) times the bytes.
   const double bytes = static_cast<double>(payload_bytes + kMessageOverheadBytes);
@@ -222,13 +229,17 @@ double Coster::prefill_s(int d, int first, int end, int tokens) const {
 }
 
 double Coster::hidden_hop_s(int from, int to, int tokens) const {
-  return message_s(link_between(cluster_, from, to), model_.hidden_bytes_per_token * static_cast<uint64_t>(tokens));
+  double t = 0;  // the legs one after another
+  for (const Link& l : hidden_route(cluster_, from, to))
+    t += message_s(l, model_.hidden_bytes_per_token * static_cast<uint64_t>(tokens));
+  return t;
 }
 
 double Coster::hidden_busy_s(int from, int to, int tokens) const {
-  if (from == to) return 0;
-  return message_busy_s(link_between(cluster_, from, to),
-                        model_.hidden_bytes_per_token * static_cast<uint64_t>(tokens));
+  double t = 0;  // each leg is its own link: the busiest one limits the rate
+  for (const Link& l : hidden_route(cluster_, from, to))
+    t = std::max(t, message_busy_s(l, model_.hidden_bytes_per_token * static_cast<uint64_t>(tokens)));
+  return t;
 }
 
 double Coster::token_hop_s(int from, int to, int tokens) const {

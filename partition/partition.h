@@ -55,6 +55,10 @@ struct Cluster {
   // (zero latency, unlimited bandwidth): all devices in one process.
   std::vector<std::vector<Link>> links;
   int coordinator = 0;  // owns tokenizer and API: tokens start there and sampled tokens return there
+  // Hidden states between two stages on other devices go through the coordinator, as zen-node
+  // routes them (each worker holds one link, to the coordinator): such a hop crosses two links.
+  // false: stages send to each other directly.
+  bool relay_via_coordinator = true;
 };
 
 struct PlanOptions {
@@ -146,6 +150,9 @@ double stage_step_s(const ModelCost&, const Cluster&, const Stage&, int batch, c
 double stage_prefill_s(const ModelCost&, const Cluster&, const Stage&, int tokens, const PlanOptions&);
 // The link between two devices (ideal when the matrix is empty or from == to).
 Link link_between(const Cluster&, int from, int to);
+// The links hidden states from one stage's device to the next one's cross, in order: the direct
+// link, or two (from -> coordinator -> to) when the cluster relays; none when from == to.
+std::vector<Link> hidden_route(const Cluster&, int from, int to);
 // One message of `payload_bytes` over a link: latency + bytes / bandwidth + expected loss recovery.
 double message_s(const Link&, uint64_t payload_bytes);
 // Time the link is busy sending it (bandwidth only, no latency): what limits pipelined throughput.

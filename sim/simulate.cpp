@@ -50,7 +50,11 @@ class Simulator {
         const int to = r == n_res_ - 1 ? coord : st[size_t(r / 2)].device;
         u.stage = r == 0 ? 0 : r / 2 - 1;
         u.name = "link " + dev(from).name + "->" + dev(to).name;
-        links_.push_back(partition::link_between(c, from, to));
+        const bool hidden = r != 0 && r != n_res_ - 1;
+        if (hidden) routes_.push_back(partition::hidden_route(c, from, to));
+        else if (from != to) routes_.push_back({partition::link_between(c, from, to)});
+        else routes_.emplace_back();
+        if (hidden && routes_.back().size() == 2) u.name = "link " + dev(from).name + "->" + dev(coord).name + "->" + dev(to).name;
       }
     }
   }
@@ -117,13 +121,15 @@ class Simulator {
       busy = deliver = b.prefill ? partition::stage_prefill_s(m_, c_, s, b.tokens, o_)
                                  : partition::stage_step_s(m_, c_, s, b.tokens, o_);
     } else {
-      const partition::Link& l = links_[size_t(r / 2)];
       const bool hidden = r != 0 && r != n_res_ - 1;
       const int tokens = r == n_res_ - 1 && b.prefill ? 1 : b.tokens;  // prefill returns one sampled token
       const uint64_t payload = (hidden ? m_.hidden_bytes_per_token : partition::kTokenBytes) * uint64_t(tokens);
-      const bool ideal = l.bandwidth_bytes_s == std::numeric_limits<double>::infinity() && l.latency_s == 0;
-      busy = ideal ? 0 : partition::message_busy_s(l, payload);
-      deliver = ideal ? 0 : partition::message_s(l, payload);
+      // A relayed hop crosses two links one after the other; the busier one limits the rate.
+      for (const partition::Link& l : routes_[size_t(r / 2)]) {
+        const bool ideal = l.bandwidth_bytes_s == std::numeric_limits<double>::infinity() && l.latency_s == 0;
+        busy = std::max(busy, ideal ? 0 : partition::message_busy_s(l, payload));
+        deliver += ideal ? 0 : partition::message_s(l, payload);
+      }
     }
     use_[size_t(r)].busy_s += busy;
     use_[size_t(r)].mean_batch += b.prefill ? 1 : b.tokens;
@@ -188,7 +194,7 @@ class Simulator {
   Workload w_;
   partition::PlanOptions o_;
   int n_res_;
-  std::vector<partition::Link> links_;  // the even resources in order
+  std::vector<std::vector<partition::Link>> routes_;  // the even resources in order: the links each crosses
   std::vector<std::deque<int>> queue_;
   std::vector<double> busy_until_;
   std::vector<ResourceUse> use_;

@@ -121,8 +121,15 @@ TEST(PartitionCost, HopsAddLatencyAndBytesOverBandwidth) {
   // A coordinator outside the pipeline adds the hop that brings each token to the first stage.
   Cluster outside = c;
   outside.coordinator = 2;
+  outside.relay_via_coordinator = false;
   expected += token_hop;
   EXPECT_NEAR(predict(m, outside, st, o).token_s, expected, rel(expected));
+  // Relayed through it (how zen-node routes), the hidden states cross two links: a -> coord -> b.
+  outside.relay_via_coordinator = true;
+  expected += hidden_hop;
+  EXPECT_NEAR(predict(m, outside, st, o).token_s, expected, rel(expected));
+  EXPECT_EQ(hidden_route(outside, 0, 1).size(), 2u);
+  EXPECT_EQ(hidden_route(first_is_coordinator, 0, 1).size(), 1u);  // the coordinator is a stage
 
   // A lossy link is slower, and the sampled token's return is named when the link dominates.
   Cluster lossy = first_is_coordinator;
