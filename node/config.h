@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "transport/keys.h"
+#include "transport/link.h"
 
 namespace CLI {
 class App;
@@ -78,6 +79,9 @@ struct NodeConfig {
   LimitsConfig limits;
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds failure_timeout{3000};  // silent this long: the node is gone
+  // Benchmark only (hidden flag --bench-shape, no config key): shape what this node sends to a
+  // peer like a slower network (`zen sim --run` where tc netem is unavailable).
+  std::vector<transport::PeerShape> bench_shapes;
 };
 
 // Parses the file. Unknown keys, wrong types and bad values throw ConfigError naming the
@@ -98,7 +102,10 @@ struct ConfigFlags {
   std::optional<uint16_t> discovery_port;
   std::optional<bool> discovery;
   std::vector<std::string> peers, allow, api_keys, discovery_targets;
+  std::vector<std::string> bench_shapes;  // hidden: "PEERKEY|*:LATENCY_S:BYTES_PER_S:LOSS"
 };
+// "PEERKEY:0.002:12500000:0.01" or "*:..." -> a benchmark shape (key names the flag in errors).
+transport::PeerShape parse_bench_shape(std::string_view text, std::string_view key);
 // Registers the flags on `app`; the values land in `flags` when the app parses.
 void add_config_flags(CLI::App& app, ConfigFlags& flags);
 // Overrides `cfg` with every flag that was given (repeatable flags replace the file's list).

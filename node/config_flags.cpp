@@ -53,6 +53,45 @@ void add_config_flags(CLI::App& app, ConfigFlags& f) {
   opt(app, "--request-timeout", f.request_timeout, "per HTTP request; 0 = none (default 10m)");
   opt(app, "--heartbeat-interval", f.heartbeat_interval, "heartbeat period on every link (default 1s)");
   opt(app, "--failure-timeout", f.failure_timeout, "a peer silent this long is declared gone (default 3s)");
+  // Benchmarks only (zen sim --run): not in --help.
+  multi(app, "--bench-shape", f.bench_shapes, "", false)->group("");
+}
+
+transport::PeerShape parse_bench_shape(std::string_view text, std::string_view key) {
+  const std::string t(text);
+  const auto bad = [&](const std::string& why) {
+    return ConfigError(std::string(key) + ": '" + t + "': " + why + " (expected PEERKEY|*:LATENCY_S:BYTES_PER_S:LOSS)");
+  };
+  std::vector<std::string> parts;
+  for (size_t a = 0;;) {
+    const size_t b = t.find(':', a);
+    parts.push_back(t.substr(a, b == std::string::npos ? std::string::npos : b - a));
+    if (b == std::string::npos) break;
+    a = b + 1;
+  }
+  if (parts.size() != 4) throw bad("needs four fields");
+  transport::PeerShape p;
+  if (parts[0] != "*") {
+    try {
+      p.peer = transport::parse_public_key(parts[0]);
+    } catch (const std::exception& e) {
+      throw bad(e.what());
+    }
+  }
+  double v[3];
+  for (int i = 0; i < 3; ++i) {
+    size_t used = 0;
+    try {
+      v[i] = std::stod(parts[static_cast<size_t>(i) + 1], &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != parts[static_cast<size_t>(i) + 1].size() || !(v[i] >= 0) || v[i] > 1e12)
+      throw bad("field " + std::to_string(i + 2) + " is not a non-negative number");
+  }
+  if (v[2] >= 1) throw bad("loss must be below 1");
+  p.shape = transport::LinkShape{v[0], v[1], v[2], 1};
+  return p;
 }
 
 void apply_flags(const ConfigFlags& f, NodeConfig& c) {
@@ -115,6 +154,10 @@ void apply_flags(const ConfigFlags& f, NodeConfig& c) {
   if (f.request_timeout) c.limits.request_timeout = parse_duration(*f.request_timeout, "--request-timeout");
   if (f.heartbeat_interval) c.heartbeat_interval = parse_duration(*f.heartbeat_interval, "--heartbeat-interval");
   if (f.failure_timeout) c.failure_timeout = parse_duration(*f.failure_timeout, "--failure-timeout");
+  if (!f.bench_shapes.empty()) {
+    c.bench_shapes.clear();
+    for (const std::string& s : f.bench_shapes) c.bench_shapes.push_back(parse_bench_shape(s, "--bench-shape"));
+  }
 }
 
 NodeConfig config_from_flags(const ConfigFlags& flags) {

@@ -20,6 +20,7 @@ transport::LinkOptions link_options(const NodeConfig& cfg) {
   o.keepalive_interval = cfg.heartbeat_interval;
   // A peer silent for longer than the failure timeout is gone.
   o.read_timeout = std::max(cfg.failure_timeout, std::chrono::milliseconds(500));
+  o.bench_shapes = cfg.bench_shapes;
   const std::string name = cfg.name;
   o.log = [name](std::string_view line) { log_line(name, std::string(line)); };
   return o;

@@ -36,22 +36,6 @@ struct Credentials {
   std::vector<PublicKey> allow_list;  // empty: any peer that holds the cluster secret
 };
 
-// Benchmark only: makes what one end sends look like a slower network (the harness behind
-// `zen sim --run` uses it where tc netem is not available). Frames leave one after another at
-// `bandwidth_bytes_s` and are written `latency_s` later; each 1448-byte packet of a frame is lost
-// with probability `loss`, which costs its bytes again and, once per frame, a tail-loss recovery
-// (max(2 RTT, 10 ms) + 1 RTT), as partition::message_s models it.
-struct LinkShape {
-  double latency_s = 0;          // one way
-  double bandwidth_bytes_s = 0;  // 0: unlimited
-  double loss = 0;               // in [0, 1)
-  uint64_t seed = 1;             // for the loss draws
-};
-struct PeerShape {
-  std::optional<PublicKey> peer;  // nullopt: every peer
-  LinkShape shape;
-};
-
 struct LinkOptions {
   size_t max_frame_bytes = kDefaultMaxFrameBytes;       // largest encoded message either way
   size_t max_send_queue_bytes = size_t{256} << 20;      // raised to fit at least one full frame
