@@ -65,6 +65,9 @@ void StageRunner::loop() {
             p.seed = s->sampling.seed;
             try {
               ss.sampler = std::make_unique<engine::Sampler>(p);
+              // A resumed request: a sampling draw takes one RNG value per token, so skipping the
+              // draws of the tokens sampled before gives the stream an uninterrupted run has.
+              if (p.temperature > 0) ss.sampler->rng().discard(s->tokens_sampled);
             } catch (const std::exception& e) {
               emit_(transport::Error{transport::ErrorCode::bad_request,
                                      "request " + std::to_string(s->request_id) + ": " + e.what()});

@@ -125,6 +125,7 @@ Message read_body(wire::Envelope::Body::Reader body, const DecodeLimits& lim) {
       m.sampling = {s.getTemperature(), s.getTopK(),        s.getTopP(), s.getMinP(),
                     s.getRepeatPenalty(), s.getRepeatLastN(), s.getSeed()};
       m.history = list<int32_t>(r.getHistory());
+      m.tokens_sampled = r.getTokensSampled();
       return m;
     }
     case W::FORWARD: {

@@ -77,6 +77,7 @@ struct Writer {
     s.setRepeatLastN(m.sampling.repeat_last_n);
     s.setSeed(m.sampling.seed);
     set_list(b.initHistory(static_cast<unsigned>(m.history.size())), m.history);
+    b.setTokensSampled(m.tokens_sampled);
   }
   void operator()(const Forward& m) {
     check_rows(m.seq_ids.size(), m.positions.size(), "forward seq_ids/positions");

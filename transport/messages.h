@@ -64,12 +64,14 @@ struct SamplingParams {
   bool operator==(const SamplingParams&) const = default;
 };
 
-// Sent to the last stage before the first Forward of a request.
+// Sent to the last stage before the first Forward of a request, and again when a request
+// resumes on a new plan (its history then holds the tokens sampled so far too).
 struct StartRequest {
   uint64_t request_id = 0;
   std::vector<uint32_t> seq_ids;
   SamplingParams sampling;
-  std::vector<int32_t> history;  // tokens so far (the prompt): input of the repetition penalty
+  std::vector<int32_t> history;  // tokens so far (prompt + sampled): input of the repetition penalty
+  uint32_t tokens_sampled = 0;   // tokens sampled before a resume: the sampler's RNG skips their draws
   bool operator==(const StartRequest&) const = default;
 };
 

@@ -20,7 +20,7 @@ std::vector<Message> all_messages() {
   hello.static_key[0] = 7;
   hello.static_key[31] = 9;
   Plan plan{42, {9, 9, 9}, DType::bf16, {{"a", 0, 10, "10.0.0.1:7070", hello.static_key}, {"b", 10, 22, "", {}}}, 17.5};
-  StartRequest start{7, {1, 2}, {0.7f, 20, 0.9f, 0.1f, 1.1f, 32, 1234}, {1, 403, 407}};
+  StartRequest start{7, {1, 2}, {0.7f, 20, 0.9f, 0.1f, 1.1f, 32, 1234}, {1, 403, 407}, 2};
   Forward fwd{7, {1, 1, 2}, {0, 1, 0}, {}, sample_tensor(DType::f32, 3, 8), true, false};
   Forward first{8, {3}, {5}, {42}, {}, false, true};
   SampledTokens sampled{7, {1, 2}, {100, 200}, true, sample_tensor(DType::f16, 2, 5)};

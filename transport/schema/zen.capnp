@@ -59,7 +59,8 @@ struct StartRequest {
   requestId @0 :UInt64;
   seqIds @1 :List(UInt32);
   sampling @2 :SamplingParams;
-  history @3 :List(Int32);     # tokens so far (prompt), for the repetition penalty
+  history @3 :List(Int32);     # tokens so far (prompt + tokens sampled), for the repetition penalty
+  tokensSampled @4 :UInt32;    # tokens of the request sampled before (a resumed request): the RNG skips their draws
 }
 
 struct StageReady {
