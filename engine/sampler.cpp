@@ -22,8 +22,15 @@ Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {
   if (std::isnan(p.temperature)) throw std::invalid_argument("temperature is not a number");
 }
 
-int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+float TokenDist::prob(int32_t id) const {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] == id) return probs[i];
+  return 0.0f;
+}
+
+bool Sampler::prepare(std::span<const float> logits, std::span<const int32_t> history) {
   const int32_t n_vocab = static_cast<int32_t>(logits.size());
+  if (n_vocab == 0) throw std::invalid_argument("sampling from empty logits");
   cands_.resize(logits.size());
   for (int32_t i = 0; i < n_vocab; ++i) cands_[i] = {i, logits[i]};
 
@@ -42,7 +49,9 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     size_t best = 0;
     for (size_t i = 1; i < cands_.size(); ++i)
       if (cands_[i].logit > cands_[best].logit) best = i;
-    return cands_[best].id;
+    cands_[0] = cands_[best];
+    cands_.resize(1);
+    return false;
   }
 
   // Sort descending (stable on id for ties), keep top-k.
@@ -85,14 +94,47 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     cands_.resize(k);
   }
   softmax_into(p_.temperature);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  const double r = u(rng_);
+  return true;
+}
+
+int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+  if (!prepare(logits, history)) return cands_[0].id;
+  const double r = uniform();
   double cum = 0;
   for (size_t i = 0; i < probs_.size(); ++i) {
     cum += probs_[i];
     if (r < cum) return cands_[i].id;
   }
   return cands_.back().id;
+}
+
+TokenDist Sampler::distribution(std::span<const float> logits, std::span<const int32_t> history) {
+  TokenDist d;
+  if (!prepare(logits, history)) {
+    d.ids = {cands_[0].id};
+    d.probs = {1.0f};
+    return d;
+  }
+  d.ids.reserve(cands_.size());
+  for (const Cand& c : cands_) d.ids.push_back(c.id);
+  d.probs = probs_;
+  return d;
+}
+
+int32_t Sampler::draw(const TokenDist& d) {
+  if (d.ids.empty()) throw std::invalid_argument("drawing from an empty distribution");
+  const double r = uniform();
+  double cum = 0;
+  for (size_t i = 0; i < d.probs.size(); ++i) {
+    cum += d.probs[i];
+    if (r < cum) return d.ids[i];
+  }
+  return d.ids.back();
+}
+
+double Sampler::uniform() {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  return u(rng_);
 }
 
 }  // namespace zen::engine

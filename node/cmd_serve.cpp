@@ -23,6 +23,7 @@ struct ServeOptions {
   node::HttpApiOptions http;
   int threads = 0;
   int http_threads = 0;
+  bool lookup = false;
   bool quiet = false;
 };
 
@@ -37,15 +38,18 @@ void run(ServeOptions o) {
 
   o.service.n_threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   o.service.max_batch_tokens = std::max(o.service.max_batch_tokens, o.service.max_seqs);
+  if (!o.service.draft_model.empty() && o.lookup) throw std::invalid_argument("--draft and --lookup exclude each other");
+  o.service.speculative = !o.service.draft_model.empty() ? "draft" : o.lookup ? "lookup" : "off";
   auto service = node::LocalService::open(o.model, o.service);
   // A stream holds an HTTP thread for its whole length: room for every slot and the queue.
   o.http.threads = o.http_threads > 0 ? o.http_threads : std::max(8, 2 * o.service.max_seqs + 4);
   o.http.log_requests = !o.quiet;
   node::HttpApi api(*service, o.http);
   api.start();
-  std::fprintf(stderr, "zen serve: %s | template %s | context %d | %d parallel | %d threads%s\n",
+  std::fprintf(stderr, "zen serve: %s | template %s | context %d | %d parallel | %d threads%s%s\n",
                service->model_name().c_str(), service->chat_template().c_str(), service->n_ctx(), o.service.max_seqs,
-               o.service.n_threads, o.http.api_keys.empty() ? "" : " | API key required");
+               o.service.n_threads, o.http.api_keys.empty() ? "" : " | API key required",
+               o.service.speculative == "off" ? "" : (" | speculative: " + o.service.speculative).c_str());
   std::fprintf(stderr, "zen serve: listening on http://%s:%d/v1\n", o.http.host.c_str(), api.port());
   std::fflush(stderr);
 
@@ -79,6 +83,12 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--max-body", o->http.max_body_bytes, "largest request body in bytes")->capture_default_str();
   cmd->add_option("--timeout", o->http.request_timeout_s, "seconds a request may run (0: no limit)")->capture_default_str();
   cmd->add_option("--http-threads", o->http_threads, "HTTP connections served at once (default: 2 x parallel + 4, at least 8)");
+  cmd->add_option("--draft", o->service.draft_model,
+                  "speculative decoding with this draft model (same vocabulary, smaller or lower precision)")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--lookup", o->lookup, "speculative decoding with prompt-lookup drafts (n-grams of the context)");
+  cmd->add_option("--spec-k", o->service.spec_k_max, "most tokens drafted per pass (adapts to acceptance)")
+      ->capture_default_str()->check(CLI::Range(1, 32));
   cmd->add_flag("-q,--quiet", o->quiet, "no line per request on stderr");
   add_sampling_options(cmd, o->http.sampling);  // defaults for fields a request leaves out
   cmd->callback([o, cmd] {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <ctime>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -96,6 +97,20 @@ struct HttpApi::Impl {
     return std::string(ep == api::Endpoint::chat ? "chatcmpl-" : "cmpl-") + hex;
   }
 
+  // Responses by (endpoint, status); unknown paths count as "other" so that a scanner cannot
+  // grow the table.
+  std::mutex count_mu;
+  std::map<std::pair<std::string, int>, uint64_t> responses;
+  void count_response(const std::string& path, int status) {
+    static const char* const known[] = {"/v1/completions", "/v1/chat/completions", "/v1/models", "/health", "/cluster", "/metrics"};
+    std::string p = "other";
+    for (const char* k : known)
+      if (path == k) p = k;
+    if (path.rfind("/v1/models/", 0) == 0) p = "/v1/models/{id}";
+    std::lock_guard<std::mutex> lk(count_mu);
+    ++responses[{p, status}];
+  }
+
   bool authorized(const httplib::Request& req) const {
     if (opt.api_keys.empty() || req.path == "/health") return true;
     const std::string h = req.get_header_value("Authorization");
@@ -131,11 +146,11 @@ void HttpApi::Impl::setup() {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
-  if (opt.log_requests)
-    svr.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-      // Method, path and status only: never headers (API keys) or bodies (prompts).
-      std::fprintf(stderr, "zen http: %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
-    });
+  svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    count_response(req.path, res.status);
+    // Method, path and status only: never headers (API keys) or bodies (prompts).
+    if (opt.log_requests) std::fprintf(stderr, "zen http: %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
+  });
 
   svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
@@ -189,6 +204,18 @@ void HttpApi::Impl::setup() {
   svr.Get("/cluster", [this](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200, svc.cluster_info());
   });
+  svr.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    MetricsText m;
+    {
+      std::lock_guard<std::mutex> lk(count_mu);
+      for (const auto& [key, n] : responses)
+        m.counter("zen_http_responses_total", "HTTP responses by endpoint and status", static_cast<double>(n),
+                  {{"path", key.first}, {"status", std::to_string(key.second)}});
+    }
+    svc.write_metrics(m);
+    res.status = 200;
+    res.set_content(m.str(), "text/plain; version=0.0.4; charset=utf-8");
+  });
 }
 
 void HttpApi::Impl::generate(const httplib::Request& hreq, httplib::Response& res, api::Endpoint ep) {
@@ -223,7 +250,7 @@ void HttpApi::Impl::answer_whole(httplib::Response& res, const api::ResponseMeta
         throw api::ApiError(500, "server_error", "generation_failed", "generation failed: " + ev.error);
       if (ev.finish_reason == "cancelled")
         throw api::ApiError(503, "server_error", "cancelled", "the request was cancelled by the server");
-      send_json(res, 200, api::completion_json(meta, text, ev.finish_reason, ev.prompt_tokens, ev.completion_tokens));
+      send_json(res, 200, api::completion_json(meta, text, ev));
       return;
     }
     const bool late = Clock::now() >= until;
@@ -275,9 +302,9 @@ void HttpApi::Impl::answer_stream(httplib::Response& res, const api::ResponseMet
         return end(sse(api::error_body(msg, "server_error", ev.finish_reason)));
       }
       json last = api::chunk_json(meta, ev.text, ev.finish_reason);
-      last["usage"] = api::usage_json(ev.prompt_tokens, ev.completion_tokens);
+      last["usage"] = api::usage_json(ev);
       std::string tail = sse(last);
-      if (include_usage) tail += sse(api::usage_chunk_json(meta, ev.prompt_tokens, ev.completion_tokens));
+      if (include_usage) tail += sse(api::usage_chunk_json(meta, ev));
       return end(tail);
     }
     const bool late = Clock::now() >= until;

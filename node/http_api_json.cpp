@@ -223,10 +223,18 @@ ParsedRequest parse_request(std::string_view text, Endpoint endpoint, const Infe
   return p;
 }
 
-json usage_json(int prompt_tokens, int completion_tokens) {
-  return {{"prompt_tokens", prompt_tokens},
-          {"completion_tokens", completion_tokens},
-          {"total_tokens", prompt_tokens + completion_tokens}};
+json usage_json(const TokenEvent& ev) {
+  json u = {{"prompt_tokens", ev.prompt_tokens},
+            {"completion_tokens", ev.completion_tokens},
+            {"total_tokens", ev.prompt_tokens + ev.completion_tokens}};
+  const engine::SpecStats& s = ev.speculative;
+  if (s.passes > 0)
+    u["speculative"] = {{"passes", s.passes},
+                        {"drafted_tokens", s.drafted},
+                        {"accepted_tokens", s.accepted},
+                        {"acceptance_rate", s.acceptance()},
+                        {"tokens_per_pass", s.tokens_per_pass()}};
+  return u;
 }
 
 namespace {
@@ -236,15 +244,15 @@ json head(const ResponseMeta& m, const char* object) {
 json reason_or_null(const std::string& r) { return r.empty() ? json(nullptr) : json(r); }
 }  // namespace
 
-json completion_json(const ResponseMeta& m, const std::string& text, const std::string& finish_reason,
-                     int prompt_tokens, int completion_tokens) {
+json completion_json(const ResponseMeta& m, const std::string& text, const TokenEvent& ev) {
+  const std::string& finish_reason = ev.finish_reason;
   const bool chat = m.endpoint == Endpoint::chat;
   json out = head(m, chat ? "chat.completion" : "text_completion");
   json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", reason_or_null(finish_reason)}};
   if (chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
   else choice["text"] = text;
   out["choices"] = json::array({choice});
-  out["usage"] = usage_json(prompt_tokens, completion_tokens);
+  out["usage"] = usage_json(ev);
   return out;
 }
 
@@ -264,10 +272,10 @@ json chunk_json(const ResponseMeta& m, const std::string& text, const std::strin
   return out;
 }
 
-json usage_chunk_json(const ResponseMeta& m, int prompt_tokens, int completion_tokens) {
+json usage_chunk_json(const ResponseMeta& m, const TokenEvent& ev) {
   json out = head(m, m.endpoint == Endpoint::chat ? "chat.completion.chunk" : "text_completion");
   out["choices"] = json::array();
-  out["usage"] = usage_json(prompt_tokens, completion_tokens);
+  out["usage"] = usage_json(ev);
   return out;
 }
 

@@ -55,16 +55,16 @@ struct ResponseMeta {
   std::string model;
   Endpoint endpoint = Endpoint::completions;
 };
-nlohmann::json usage_json(int prompt_tokens, int completion_tokens);
+// Token counts of a final event; with speculative decoding also its statistics ("speculative").
+nlohmann::json usage_json(const TokenEvent& final_event);
 // The whole (non-streamed) answer.
-nlohmann::json completion_json(const ResponseMeta& m, const std::string& text, const std::string& finish_reason,
-                               int prompt_tokens, int completion_tokens);
+nlohmann::json completion_json(const ResponseMeta& m, const std::string& text, const TokenEvent& final_event);
 // One stream chunk: text (chat: delta.content; with `role_only`, the opening delta with the
 // role); finish_reason empty = null.
 nlohmann::json chunk_json(const ResponseMeta& m, const std::string& text, const std::string& finish_reason,
                           bool role_only = false);
 // The usage-only chunk of stream_options.include_usage (empty choices).
-nlohmann::json usage_chunk_json(const ResponseMeta& m, int prompt_tokens, int completion_tokens);
+nlohmann::json usage_chunk_json(const ResponseMeta& m, const TokenEvent& final_event);
 
 // GET /v1/models
 nlohmann::json models_json(const std::string& model, int64_t created);

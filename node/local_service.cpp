@@ -1,10 +1,12 @@
 #include "node/local_service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "engine/chat_template.h"
 #include "engine/sampler.h"
+#include "engine/speculative.h"
 #include "node/local_service_text.h"
 
 namespace zen::node {
@@ -21,6 +23,9 @@ struct LocalService::Request {
   std::unique_ptr<engine::Sampler> sampler;
   std::unique_ptr<engine::StreamDecoder> decoder;
   std::unique_ptr<StopText> text;   // decoded output against the stop strings
+  std::unique_ptr<engine::Sampler> draft_sampler;  // a draft model's sampled drafts
+  std::unique_ptr<engine::DraftLength> draft_len;  // speculative: k per pass
+  engine::SpecStats spec;
   bool ended = false;
 
   bool reading_prompt() const { return n_fed < req.prompt.size(); }
@@ -63,6 +68,19 @@ LocalService::LocalService(std::shared_ptr<const engine::Model> model, const Loc
   cp.max_seqs = opt_.max_seqs;
   ctx_ = std::make_unique<engine::Context>(model_, cp);
   n_ctx_ = ctx_->n_ctx();
+  if (opt_.speculative == "draft") {
+    if (opt_.draft_model.empty()) throw std::invalid_argument("speculative decoding with a draft model needs draft_model");
+    auto dm = engine::Model::load(opt_.draft_model);
+    if (dm->hp().n_vocab != model_->hp().n_vocab)
+      throw std::invalid_argument("the draft model's vocabulary (" + std::to_string(dm->hp().n_vocab) +
+                                  " tokens) differs from the model's (" + std::to_string(model_->hp().n_vocab) + ")");
+    // Drafting one token costs about the draft's share of the weight bytes read.
+    spec_cost_ += static_cast<double>(dm->weight_bytes()) / static_cast<double>(model_->weight_bytes());
+    draft_ = std::make_unique<engine::DraftModel>(std::move(dm), n_ctx_, opt_.max_seqs, cp.n_threads);
+  } else if (opt_.speculative != "off" && opt_.speculative != "lookup") {
+    throw std::invalid_argument("speculative must be off, lookup or draft (got '" + opt_.speculative + "')");
+  }
+  if (opt_.spec_k_max < 1 || opt_.spec_k_max > 32) throw std::invalid_argument("spec_k_max must be in [1, 32]");
   for (int s = opt_.max_seqs - 1; s >= 0; --s) free_slots_.push_back(s);
   stats_.free_slots = opt_.max_seqs;
   thread_ = std::thread([this] { loop(); });
@@ -142,6 +160,25 @@ nlohmann::json LocalService::cluster_info() const {
             {"tokens_generated", st.tokens_generated}}}};
 }
 
+void LocalService::write_metrics(MetricsText& m) const {
+  const Stats st = stats();
+  m.counter("zen_requests_completed_total", "requests that ended (any reason)", static_cast<double>(st.requests_done));
+  m.gauge("zen_requests_active", "requests holding a sequence slot", st.active);
+  m.gauge("zen_requests_queued", "requests waiting for a slot", st.queued);
+  m.counter("zen_prompt_tokens_total", "prompt tokens read", static_cast<double>(st.prompt_tokens));
+  m.counter("zen_generated_tokens_total", "tokens generated", static_cast<double>(st.tokens_generated));
+  m.counter("zen_batch_steps_total", "forward passes (batches) run", static_cast<double>(st.steps));
+  m.counter("zen_batch_rows_total", "rows over all batches (divide by steps for the mean batch)", static_cast<double>(st.rows_total));
+  m.gauge("zen_batch_rows_max", "the largest batch so far", st.max_step_rows);
+  const MetricsText::Labels here = {{"stage", "0"}, {"node", "local"}};
+  m.counter("zen_stage_busy_seconds_total", "time a stage spent computing", st.busy_seconds, here);
+  m.gauge("zen_kv_cache_bytes", "KV cache memory held", static_cast<double>(st.kv_bytes), {{"node", "local"}});
+  m.gauge("zen_sequence_slots_free", "sequence slots free", st.free_slots);
+  m.counter("zen_spec_passes_total", "speculative verify passes", static_cast<double>(st.speculative.passes));
+  m.counter("zen_spec_drafted_tokens_total", "draft tokens checked", static_cast<double>(st.speculative.drafted));
+  m.counter("zen_spec_accepted_tokens_total", "draft tokens accepted", static_cast<double>(st.speculative.accepted));
+}
+
 LocalService::Stats LocalService::stats() const {
   std::lock_guard<std::mutex> lk(mu_);
   return stats_;
@@ -168,6 +205,7 @@ void LocalService::finish(Request& r, const std::string& reason, const std::stri
   ev.error = error;
   ev.prompt_tokens = static_cast<int>(r.req.prompt.size());
   ev.completion_tokens = r.n_generated;
+  ev.speculative = r.spec;
   if (reason != "cancelled" && reason != "error" && r.text) {
     // Whatever is held back is now final: an unfinished character, or text that only looked
     // like the start of a stop string.
@@ -242,6 +280,7 @@ void LocalService::loop() {
     }
     for (auto& r : dropped) {
       if (r->slot >= 0) ctx_->clear_seq(r->slot);
+      if (r->slot >= 0 && draft_) draft_->drop(r->slot);
       finish(*r, "cancelled");
     }
     if (stopping) {
@@ -260,25 +299,66 @@ void LocalService::loop() {
         r->sampler = std::make_unique<engine::Sampler>(r->req.sampling);
         r->decoder = std::make_unique<engine::StreamDecoder>(*tok_);
         r->text = std::make_unique<StopText>(r->req.stop);
+        if (opt_.speculative != "off")
+          r->draft_len = std::make_unique<engine::DraftLength>(opt_.spec_k_max, spec_cost_);
+        if (draft_) {
+          engine::SamplerParams dp = r->req.sampling;
+          dp.seed ^= 0x9E3779B97F4A7C15ull;  // its own stream: drafts must not steal the target's numbers
+          r->draft_sampler = std::make_unique<engine::Sampler>(dp);
+        }
       }
     step(active);
   }
 }
 
 void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
-  // Rows: first one token for every generating sequence, then prompt chunks round-robin.
+  // Rows: first the next token of every generating sequence (with its drafts when
+  // speculating), then prompt chunks round-robin.
   std::vector<engine::BatchRow> rows;
-  std::vector<Request*> out_of_row;  // the request whose logits each output row gives
+  struct Out {
+    Request* r;
+    size_t row;          // its first output row
+    engine::Draft draft;  // checked against rows row+1 ..
+  };
+  std::vector<Out> outs;
+  size_t n_out_rows = 0;
   int budget = opt_.max_batch_tokens;
   int n_seqs = 0;
+  int n_generating = 0;
+  for (auto& r : active)
+    if (!r->ended && !r->reading_prompt()) ++n_generating;
   for (auto& r : active) {
     if (r->ended || r->reading_prompt()) continue;
+    Out o{r.get(), n_out_rows, {}};
+    // Drafts fit the step's budget (one row each for the other generating sequences), the
+    // context and the request's remaining tokens.
+    if (r->draft_len) {
+      const int room = std::min({budget - n_generating, n_ctx_ - 1 - static_cast<int>(r->n_fed),
+                                 r->req.max_tokens - r->n_generated - 1});
+      const int k = std::min(r->draft_len->next(), room);
+      if (k > 0) {
+        try {
+          if (draft_)
+            o.draft = draft_->draft(r->slot, r->history, k, *r->draft_sampler);
+          else
+            o.draft.tokens = engine::prompt_lookup(r->history, k);
+        } catch (const std::exception&) {
+          o.draft = {};  // a failed draft costs only the speed-up
+        }
+      }
+    }
     rows.push_back({r->slot, static_cast<int32_t>(r->n_fed), r->history[r->n_fed], true});
-    out_of_row.push_back(r.get());
-    ++r->n_fed;
-    --budget;
+    for (size_t i = 0; i < o.draft.tokens.size(); ++i)
+      rows.push_back({r->slot, static_cast<int32_t>(r->n_fed + 1 + i), o.draft.tokens[i], true});
+    const int used = 1 + static_cast<int>(o.draft.tokens.size());
+    r->n_fed += static_cast<size_t>(used);
+    n_out_rows += static_cast<size_t>(used);
+    budget -= used;
+    --n_generating;
     ++n_seqs;
+    outs.push_back(std::move(o));
   }
+  size_t prompt_read = 0;
   // Readers in arrival order (active keeps it): no prompt waits behind a later one.
   for (auto& r : active) {
     if (r->ended || !r->reading_prompt() || budget <= 0) continue;
@@ -287,29 +367,50 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
     for (size_t i = 0; i < n; ++i) {
       const bool last = r->n_fed + 1 == r->req.prompt.size();
       rows.push_back({r->slot, static_cast<int32_t>(r->n_fed), r->req.prompt[r->n_fed], last});
-      if (last) out_of_row.push_back(r.get());
+      if (last) outs.push_back({r.get(), n_out_rows++, {}});
       ++r->n_fed;
     }
+    prompt_read += n;
     budget -= static_cast<int>(n);
     ++n_seqs;
   }
 
   uint64_t generated = 0;
+  double busy = 0;
+  engine::SpecStats spec;
   if (!rows.empty()) {
     std::vector<float> logits;
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       ctx_->forward(rows, nullptr, logits);
+      busy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const size_t n_vocab = static_cast<size_t>(model_->hp().n_vocab);
-      for (size_t i = 0; i < out_of_row.size(); ++i) {
-        Request& r = *out_of_row[i];
+      for (Out& o : outs) {
+        Request& r = *o.r;
         if (r.ended) continue;
-        const std::span<const float> row(logits.data() + i * n_vocab, n_vocab);
-        const int32_t token = r.sampler->sample(row, r.history);
-        ++generated;
-        on_token(r, token);
+        const size_t k = o.draft.tokens.size();
+        const std::span<const float> rows_k(logits.data() + o.row * n_vocab, (k + 1) * n_vocab);
+        std::vector<int32_t> tokens;
+        if (k == 0) {
+          tokens.push_back(r.sampler->sample(rows_k, r.history));
+        } else {
+          tokens = engine::verify(*r.sampler, rows_k, n_vocab, r.history, o.draft);
+          // The cache holds the drafts' keys and values; keep those of the accepted ones.
+          const size_t accepted = tokens.size() - 1;
+          r.n_fed -= k - accepted;
+          ctx_->truncate_seq(r.slot, static_cast<int32_t>(r.n_fed));
+          r.draft_len->record(static_cast<int>(k), static_cast<int>(accepted));
+          engine::SpecStats one{1, k, accepted, tokens.size()};
+          r.spec.add(one);
+          spec.add(one);
+        }
+        for (int32_t t : tokens) {
+          ++generated;
+          if (!on_token(r, t)) break;
+        }
       }
     } catch (const std::exception& e) {
-      for (Request* r : out_of_row) finish(*r, "error", e.what());
+      for (Out& o : outs) finish(*o.r, "error", e.what());
       for (auto& r : active) finish(*r, "error", e.what());
     }
   }
@@ -320,6 +421,7 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
   for (auto& r : active)
     if (r->ended) {
       ctx_->clear_seq(r->slot);
+      if (draft_) draft_->drop(r->slot);
       freed.push_back(r->slot);
       ++n_done;
     }
@@ -335,6 +437,10 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
   stats_.max_step_seqs = std::max(stats_.max_step_seqs, n_seqs);
   stats_.requests_done += n_done;
   stats_.tokens_generated += generated;
+  stats_.prompt_tokens += prompt_read;
+  stats_.rows_total += rows.size();
+  stats_.busy_seconds += busy;
+  stats_.speculative.add(spec);
 }
 
 }  // namespace zen::node

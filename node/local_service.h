@@ -34,6 +34,12 @@ struct LocalServiceOptions {
   size_t max_queue = 64;       // requests waiting for a slot; beyond that submit() is refused
   std::string chat_template;   // empty: detected from the model (an unrecognised template is an error)
   std::string model_name;      // empty: general.name, else the file name
+  // Speculative decoding: "off", "lookup" (drafts copied from the context's earlier n-grams)
+  // or "draft" (a small model with the same vocabulary, draft_model). k adapts per sequence
+  // to its acceptance rate, up to spec_k_max.
+  std::string speculative = "off";
+  std::string draft_model;
+  int spec_k_max = 8;
 };
 
 class LocalService final : public InferenceService {
@@ -52,6 +58,7 @@ class LocalService final : public InferenceService {
   uint64_t submit(CompletionRequest req, std::function<bool(const TokenEvent&)> on_event) override;
   void cancel(uint64_t request_id) override;
   nlohmann::json cluster_info() const override;
+  void write_metrics(MetricsText& out) const override;
 
   struct Stats {
     int active = 0;            // sequences holding a slot
@@ -63,6 +70,10 @@ class LocalService final : public InferenceService {
     int max_step_seqs = 0;     // the most sequences in one batch so far
     uint64_t requests_done = 0;
     uint64_t tokens_generated = 0;
+    uint64_t prompt_tokens = 0;  // prompt tokens read
+    uint64_t rows_total = 0;     // rows over all steps (rows_total / steps: the mean batch)
+    double busy_seconds = 0;     // time spent in forward passes
+    engine::SpecStats speculative;
   };
   Stats stats() const;
 
@@ -81,6 +92,8 @@ class LocalService final : public InferenceService {
   std::string name_, template_;
   int n_ctx_ = 0;
   std::unique_ptr<engine::Context> ctx_;  // used by the scheduler thread only
+  std::unique_ptr<engine::DraftModel> draft_;  // speculative == "draft"
+  double spec_cost_ = 0.2;  // a verify row's cost relative to a one-row pass (+ drafting)
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

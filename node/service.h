@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/sampler.h"
+#include "engine/speculative.h"
 #include "engine/tokenizer.h"
+#include "node/metrics.h"
 
 namespace zen::node {
 
@@ -31,6 +33,7 @@ struct TokenEvent {
   std::string error;         // when finish_reason == "error"
   int prompt_tokens = 0;     // on the final event
   int completion_tokens = 0; // on the final event
+  engine::SpecStats speculative;  // on the final event: verify passes, drafted and accepted tokens
 };
 
 // Thrown by submit() for a request that can never run (prompt too long, bad params):
@@ -61,6 +64,9 @@ class InferenceService {
   virtual void cancel(uint64_t request_id) = 0;
   // GET /cluster: nodes, addresses, slices, state, measured speeds (never secrets).
   virtual nlohmann::json cluster_info() const = 0;
+  // GET /metrics: the service's samples (requests, tokens, queue, batches, KV cache, stage
+  // busy time, hop latency, speculative decoding), Prometheus-style.
+  virtual void write_metrics(MetricsText& out) const { (void)out; }
 };
 
 }  // namespace zen::node

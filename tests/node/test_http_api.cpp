@@ -14,6 +14,7 @@
 #include "engine/chat_template.h"
 #include "node/http_api.h"
 #include "node/local_service.h"
+#include "tests/node/http_test_fixture.h"
 #include "tests/node/test_local_service_model.h"
 
 namespace zen {
@@ -76,34 +77,6 @@ std::string direct_text(node::InferenceService& svc, node::CompletionRequest r, 
   if (completion_tokens) *completion_tokens = c.last.completion_tokens;
   return c.text;
 }
-
-class HttpApiTest : public ::testing::Test {
- protected:
-  void start(HttpApiOptions o = {}, int n_ctx = 256) {
-    node::LocalServiceOptions so;
-    so.n_ctx = n_ctx;
-    so.max_seqs = 4;
-    so.max_chunk = 32;
-    svc_ = std::make_unique<node::LocalService>(engine::Model::load(test::synth_model_path()), so, "synth");
-    o.port = 0;
-    api_ = std::make_unique<HttpApi>(*svc_, o);
-    api_->start();
-    ASSERT_GT(api_->port(), 0);
-  }
-  std::unique_ptr<httplib::Client> client() {
-    auto c = std::make_unique<httplib::Client>("127.0.0.1", api_->port());
-    c->set_read_timeout(20, 0);
-    return c;
-  }
-  httplib::Result post(const std::string& path, const json& body, const httplib::Headers& h = {}) {
-    return client()->Post(path.c_str(), h, body.dump(), "application/json");
-  }
-  void TearDown() override {
-    if (api_) api_->stop();
-  }
-  std::unique_ptr<node::LocalService> svc_;
-  std::unique_ptr<HttpApi> api_;
-};
 
 node::CompletionRequest greedy_request(std::vector<int32_t> prompt, int max_tokens) {
   node::CompletionRequest r;

@@ -1,0 +1,133 @@
+// Speculative decoding in LocalService: greedy output is token-identical to plain greedy
+// decoding for both drafters (prompt lookup; a draft model, good or bad), alone and with other
+// requests in the batch; a draft that is the model itself is always accepted (the verify rows
+// of a batch give the same logits as one-token steps); sampled requests run to completion.
+#include <gtest/gtest.h>
+
+#include "engine/synth.h"
+#include "node/local_service.h"
+#include "tests/node/test_local_service_model.h"
+
+namespace zen {
+namespace {
+
+using node::CompletionRequest;
+using node::LocalService;
+using node::LocalServiceOptions;
+using test::Collected;
+
+// A one-layer synthetic model next to the test model (written once).
+std::string small_model(const std::string& suffix, int n_vocab, uint64_t seed) {
+  const std::string p = test::synth_model_path() + suffix;
+  if (std::filesystem::exists(p)) return p;
+  engine::SynthParams sp;
+  sp.n_embd = 64;
+  sp.n_layer = 1;
+  sp.n_head = 4;
+  sp.n_head_kv = 2;
+  sp.n_ff = 128;
+  sp.n_vocab = n_vocab;
+  sp.n_ctx = 512;
+  sp.seed = seed;
+  engine::write_synth_model(sp, p);
+  return p;
+}
+
+// The same vocabulary size with other weights: a poor draft, mostly rejected.
+std::string other_model_path() { return small_model(".other.gguf", 512, 4242); }
+
+CompletionRequest request(std::vector<int32_t> prompt, int max_tokens, float temperature = 0, uint64_t seed = 1) {
+  CompletionRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = max_tokens;
+  r.sampling.temperature = temperature;
+  r.sampling.seed = seed;
+  return r;
+}
+
+// Prompts that repeat themselves (lookup has something to copy) and one that does not.
+std::vector<std::vector<int32_t>> prompts() {
+  std::vector<int32_t> rep = {1};
+  for (int i = 0; i < 6; ++i)
+    for (int32_t t : {40, 41, 42, 43, 44, 45, 46}) rep.push_back(t);
+  std::vector<int32_t> rep2 = {1};
+  for (int i = 0; i < 20; ++i) rep2.push_back(100 + (i % 3));
+  return {rep, rep2, {1, 300, 7, 99, 12, 480, 5}};
+}
+
+std::unique_ptr<LocalService> service(const std::string& mode, const std::string& draft = "", int max_seqs = 4) {
+  LocalServiceOptions o;
+  o.n_ctx = 512;
+  o.n_threads = 2;
+  o.max_seqs = max_seqs;
+  o.max_chunk = 64;
+  o.max_batch_tokens = 128;
+  o.speculative = mode;
+  o.draft_model = draft;
+  o.spec_k_max = 6;
+  return std::make_unique<LocalService>(engine::Model::load(test::synth_model_path()), o, "synth");
+}
+
+std::vector<std::vector<int32_t>> run_all(LocalService& svc, int max_tokens, std::vector<node::TokenEvent>* last = nullptr) {
+  const auto ps = prompts();
+  std::vector<Collected> got(ps.size());
+  for (size_t i = 0; i < ps.size(); ++i) svc.submit(request(ps[i], max_tokens), got[i].callback());
+  std::vector<std::vector<int32_t>> out;
+  for (auto& g : got) {
+    EXPECT_TRUE(g.wait());
+    EXPECT_NE(g.last.finish_reason, "error") << g.last.error;
+    out.push_back(g.tokens);
+    if (last) last->push_back(g.last);
+  }
+  return out;
+}
+
+TEST(LocalServiceSpec, GreedyOutputIsUnchangedByEveryDrafter) {
+  auto plain = service("off");
+  const auto ref = run_all(*plain, 48);
+  for (const auto& [mode, draft] : std::vector<std::pair<std::string, std::string>>{
+           {"lookup", ""}, {"draft", test::synth_model_path()}, {"draft", other_model_path()}}) {
+    SCOPED_TRACE(mode + " " + draft);
+    auto svc = service(mode, draft);
+    std::vector<node::TokenEvent> last;
+    EXPECT_EQ(run_all(*svc, 48, &last), ref);
+    const auto st = svc->stats().speculative;
+    EXPECT_GT(st.passes, 0u) << "never speculated";
+    EXPECT_GT(st.drafted, 0u);
+    EXPECT_EQ(st.emitted, st.passes + st.accepted);
+    uint64_t per_request = 0;
+    for (const auto& ev : last) per_request += ev.speculative.drafted;
+    EXPECT_EQ(per_request, st.drafted) << "the final events carry each request's statistics";
+    if (draft == test::synth_model_path()) {
+      EXPECT_EQ(st.accepted, st.drafted) << "the model drafting for itself must always agree";
+    }
+  }
+}
+
+TEST(LocalServiceSpec, OneAtATimeEqualsConcurrent) {
+  auto svc = service("lookup", "", 1);  // one slot: requests run alone
+  auto conc = service("lookup", "", 4);
+  EXPECT_EQ(run_all(*svc, 40), run_all(*conc, 40));
+}
+
+TEST(LocalServiceSpec, SampledRequestsComplete) {
+  for (const std::string& mode : {"lookup", "draft"}) {
+    auto svc = service(mode, mode == "draft" ? other_model_path() : "");
+    Collected c;
+    svc->submit(request(prompts()[0], 40, 0.8f, 7), c.callback());
+    ASSERT_TRUE(c.wait());
+    EXPECT_EQ(c.last.finish_reason, "length") << c.last.error;
+    EXPECT_EQ(c.tokens.size(), 40u);
+    for (int32_t t : c.tokens) EXPECT_TRUE(t >= 0 && t < 512);
+  }
+}
+
+TEST(LocalServiceSpec, RefusesBadOptions) {
+  EXPECT_THROW(service("sometimes"), std::invalid_argument);
+  EXPECT_THROW(service("draft", ""), std::invalid_argument);
+  // A draft with another vocabulary size cannot draft for this model.
+  EXPECT_THROW(service("draft", small_model(".vocab.gguf", 300, 1)), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace zen
