@@ -34,6 +34,7 @@ class Coster {
   int n_layers() const { return n_layers_; }
   int n_devices() const { return static_cast<int>(cluster_.devices.size()); }
   int coordinator() const { return cluster_.coordinator; }
+  const Cluster& cluster() const { return cluster_; }
   const Device& device(int d) const { return cluster_.devices[static_cast<size_t>(d)]; }
   const PlanOptions& options() const { return opts_; }
 

@@ -60,8 +60,12 @@ void find_bottleneck(const Coster& k, const std::vector<Stage>& st, Prediction& 
                        : terms.compute_s > terms.memory_s                          ? "compute on "
                                                                                    : "memory bandwidth on ";
     consider(terms.total(), stage, what + name);
-    if (i + 1 < st.size())
-      consider(k.hidden_hop1(st[i].device, st[i + 1].device), stage, link_name(k, st[i].device, st[i + 1].device));
+    if (i + 1 < st.size()) {
+      const int from = st[i].device, to = st[i + 1].device, c = k.coordinator();
+      const bool relayed = hidden_route(k.cluster(), from, to).size() == 2;  // from -> coordinator -> to
+      consider(k.hidden_hop1(from, to), stage,
+               relayed ? link_name(k, from, c) + "->" + k.device(to).name : link_name(k, from, to));
+    }
   }
   if (st.back().device != coord)
     consider(k.token_hop1(st.back().device, coord), static_cast<int>(st.size()) - 1,

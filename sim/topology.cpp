@@ -142,7 +142,7 @@ Topology parse_topology(std::string_view text, std::string_view origin, const st
   bool have_model = false;
 
   auto read_model = [&](const toml::node& n, const std::string& key) {
-    std::string preset, quant = "q4_K_M";
+    std::string preset, quant = "q4_K_M", synth;
     std::filesystem::path path;
     read_table(as_table(n, key), key,
                {{"preset", [&](const toml::node& v, const std::string& k) { preset = get_string(v, k); }},
@@ -150,9 +150,13 @@ Topology parse_topology(std::string_view text, std::string_view origin, const st
                 {"path", [&](const toml::node& v, const std::string& k) {
                    path = get_string(v, k);
                    if (path.is_relative() && !base_dir.empty()) path = base_dir / path;
+                 }},
+                {"synth", [&](const toml::node& v, const std::string& k) {
+                   synth = get_string(v, k);
+                   path = synth_model_file(synth, k);
                  }}},
                origin);
-    if (preset.empty() == path.empty()) throw TopologyError(key + ": give exactly one of preset or path");
+    if (preset.empty() == path.empty()) throw TopologyError(key + ": give exactly one of preset, path or synth");
     if (!preset.empty()) {
       t.model = preset_model(preset, quant);
       t.model_name = preset + " " + quant;
@@ -160,7 +164,8 @@ Topology parse_topology(std::string_view text, std::string_view origin, const st
       auto file = engine::GgufModelFile::open(path.string());
       const engine::Hparams hp = engine::Hparams::from_gguf(file->gguf());
       t.model = node::model_cost(file->gguf(), hp, 4);
-      t.model_name = path.string();
+      t.model_name = synth.empty() ? path.string() : "synthetic " + synth;
+      t.model_path = path;
     }
     have_model = true;
   };

@@ -6,6 +6,7 @@
 //   [model]
 //   preset = "llama-3-70b"            # or path = "model.gguf" (relative to the topology file)
 //   quant = "q4_K_M"                  # with preset: q4_K_M | q8_0 | f16
+//   # or synth = "n_layer=8,n_embd=512,type=q4_K_M"  (a random-weight GGUF, made once; see below)
 //   [[device]]
 //   name = "laptop"
 //   preset = "m2-max-64gb"            # optional; the keys below override it
@@ -39,7 +40,13 @@ struct Topology {
   partition::ModelCost model;
   std::string model_name;          // "llama-3-70b q4_K_M" or the GGUF path
   uint64_t model_bytes = 0;        // every weight: layers + embeddings + head
+  std::filesystem::path model_path;  // the GGUF (path or synth); empty for a preset
 };
+
+// [model] synth = "n_layer=8,n_embd=512,n_ff=1536,n_head=8,n_head_kv=4,vocab=2048,type=q4_K_M,seed=1":
+// a random-weight model of that shape (engine::write_synth_model; keys left out keep its
+// defaults), written once to the temp folder under a name derived from the text; returns its path.
+std::filesystem::path synth_model_file(std::string_view spec, std::string_view key);
 
 Topology parse_topology(std::string_view toml_text, std::string_view origin = "topology",
                         const std::filesystem::path& base_dir = {});
