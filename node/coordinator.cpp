@@ -56,7 +56,11 @@ Coordinator::~Coordinator() {
   if (discovery_) discovery_->stop();
   listener_->close();
   post([this] {
-    for (auto& [id, r] : requests_) finish(*r, "cancelled");
+    replan_pending_ = false;
+    replan_due_.reset();
+    std::vector<uint64_t> ids;
+    for (auto& [id, r] : requests_) ids.push_back(id);
+    for (uint64_t id : ids) finish(*requests_.at(id), "cancelled");
     for (auto& [name, n] : nodes_) n->link->close("coordinator stopping");
     local_.reset();
   });
@@ -85,15 +89,26 @@ void Coordinator::post(Event e) {
 void Coordinator::loop() {
   for (;;) {
     Event e;
+    bool replan_now = false;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [&] { return stop_ || !events_.empty(); });
-      if (events_.empty()) return;  // stop_ and drained
-      e = std::move(events_.front());
-      events_.pop_front();
+      auto ready = [&] { return stop_ || !events_.empty(); };
+      if (replan_due_) replan_now = !cv_.wait_until(lk, *replan_due_, ready);  // replan_due_: loop thread only
+      else cv_.wait(lk, ready);
+      if (!replan_now) {
+        if (events_.empty()) return;  // stop_ and drained
+        e = std::move(events_.front());
+        events_.pop_front();
+      }
     }
     try {
-      e();
+      if (replan_now) {
+        log_line(cfg_.name, "improving the plan with " + std::to_string(requests_.size()) +
+                                " requests in flight (they resume on the new plan)");
+        replan();
+      } else {
+        e();
+      }
       if (dirty_) refresh_snapshot();
     } catch (const std::exception& ex) {
       log_line(cfg_.name, std::string("error: ") + ex.what());
@@ -110,27 +125,12 @@ void Coordinator::on_link(std::shared_ptr<transport::Link> link) {
     auto msg = std::make_shared<Message>(std::move(m));
     post([this, name, weak, msg] {
       if (auto* hello = std::get_if<transport::Hello>(msg.get())) {
-        auto l = weak.lock();
-        if (!l) return;
-        if (hello->static_key != l->peer_key()) {
-          l->close("hello key does not match the handshake key");
-          return;
-        }
-        *name = hello->node_name.empty() ? l->peer_address() : hello->node_name;
-        if (auto it = nodes_.find(*name); it != nodes_.end() && it->second->link != l)
-          it->second->link->close("replaced by a new connection of the same node");
-        auto n = std::make_unique<Node>();
-        n->name = *name;
-        n->link = l;
-        n->hello = *hello;
-        nodes_[*name] = std::move(n);
-        dirty_ = true;
-        log_line(cfg_.name, "node " + *name + " joined from " + l->peer_address() + " (" + hello->cpu_features +
-                                (hello->model_digest == digest_ ? ", has the model" : "") + ")");
-        replan();
+        if (auto l = weak.lock()) on_hello(l, *hello, *name);
         return;
       }
       if (name->empty()) return;  // nothing before Hello
+      auto it = nodes_.find(*name);
+      if (it == nodes_.end() || it->second->link != weak.lock()) return;  // a replaced connection
       on_message(*name, std::move(*msg));
     });
   };
@@ -144,48 +144,68 @@ void Coordinator::on_link(std::shared_ptr<transport::Link> link) {
   link->start(std::move(h));
 }
 
+void Coordinator::on_hello(const std::shared_ptr<transport::Link>& l, const transport::Hello& hello, std::string& name) {
+  if (hello.static_key != l->peer_key()) {
+    l->close("hello key does not match the handshake key");
+    return;
+  }
+  name = hello.node_name.empty() ? l->peer_address() : hello.node_name;
+  bool was_stage = false;  // the node reconnected before its old link was declared gone
+  if (auto it = nodes_.find(name); it != nodes_.end() && it->second->link != l) {
+    was_stage = it->second->stage >= 0;
+    it->second->link->close("replaced by a new connection of the same node");
+  }
+  auto n = std::make_unique<Node>();
+  n->name = name;
+  n->link = l;
+  n->hello = hello;
+  nodes_[name] = std::move(n);
+  dirty_ = true;
+  log_line(cfg_.name, "node " + name + " joined from " + l->peer_address() + " (" + hello.cpu_features +
+                          (hello.model_digest == digest_ ? ", has the model" : "") + ")");
+  if (was_stage) {  // its stage (and the KV caches on it) is gone: as if it had left and come back
+    if (!lost_at_) lost_at_ = std::chrono::steady_clock::now();
+    serving_ = false;
+    replan();
+    return;
+  }
+  on_node_joined(name);
+}
+
 void Coordinator::on_message(const std::string& node, Message&& m) {
   Node& n = *nodes_.at(node);
+  // Outputs count only from a node that has loaded its stage of the current plan: what it sent
+  // before its StageReady belongs to an older plan (those requests resume on this one).
+  const bool current = n.stage >= 0 && n.ready;
   if (auto* r = std::get_if<transport::StageReady>(&m)) {
-    if (r->plan_id != plan_.plan_id) return;
-    if (!r->ok) {
-      log_line(cfg_.name, "node " + node + " cannot take its stage: " + r->message);
-      return;
-    }
-    if (!n.ready && n.stage >= 0) ++ready_count_;
-    n.ready = true;
-    dirty_ = true;
-    if (!serving_ && ready_count_ == static_cast<int>(plan_.stages.size())) {
-      serving_ = true;
-      log_line(cfg_.name, "cluster serving: plan " + std::to_string(plan_.plan_id) + " with " +
-                              std::to_string(plan_.stages.size()) + " stages");
-      while (!waiting_.empty()) {
-        auto it = requests_.find(waiting_.front());
-        waiting_.pop_front();
-        if (it != requests_.end()) start(*it->second);
-      }
-    }
+    on_stage_ready(n, *r);
   } else if (auto* f = std::get_if<transport::Forward>(&m)) {
-    if (n.stage >= 0) on_stage_output(n.stage, std::move(*f));
+    if (current) on_stage_output(n.stage, std::move(*f));
   } else if (auto* s = std::get_if<transport::SampledTokens>(&m)) {
-    if (n.stage >= 0) on_stage_output(n.stage, std::move(*s));
+    if (current) on_stage_output(n.stage, std::move(*s));
   } else if (auto* e = std::get_if<transport::Error>(&m)) {
-    on_stage_output(n.stage, std::move(*e));
+    if (current) on_stage_output(n.stage, std::move(*e));
+    else log_line(cfg_.name, "node " + node + " (no stage of the current plan): " + e->message);
   } else if (auto* w = std::get_if<transport::WeightRequest>(&m)) {
     serve_weights(node, *w);
   }
 }
 
-void Coordinator::on_node_gone(const std::string& node, const std::string& reason) {
-  const bool was_stage = nodes_.at(node)->stage >= 0;
-  nodes_.erase(node);
+void Coordinator::on_stage_ready(Node& n, const transport::StageReady& r) {
+  if (r.plan_id != plan_.plan_id) return;
+  if (!r.ok) {
+    log_line(cfg_.name, "node " + n.name + " cannot take its stage: " + r.message);
+    return;
+  }
+  if (!n.ready && n.stage >= 0) ++ready_count_;
+  n.ready = true;
   dirty_ = true;
-  log_line(cfg_.name, "node " + node + " left: " + reason);
-  if (!was_stage) return;
-  std::vector<uint64_t> ids;
-  for (auto& [id, r] : requests_) ids.push_back(id);
-  for (uint64_t id : ids) finish(*requests_.at(id), "error", "node " + node + " left the cluster during the request");
-  replan();
+  if (!serving_ && !plan_.stages.empty() && ready_count_ == static_cast<int>(plan_.stages.size())) {
+    serving_ = true;
+    log_line(cfg_.name, "cluster serving: plan " + std::to_string(plan_.plan_id) + " with " +
+                            std::to_string(plan_.stages.size()) + " stages");
+    start_waiting();
+  }
 }
 
 }  // namespace zen::node

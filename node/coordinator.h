@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "engine/model.h"
@@ -59,9 +60,21 @@ class Coordinator : public InferenceService {
   void post(Event e);
   void loop();
   void on_link(std::shared_ptr<transport::Link> link);
+  void on_hello(const std::shared_ptr<transport::Link>& link, const transport::Hello& hello, std::string& name);
   void on_message(const std::string& node, transport::Message&& m);
+  void on_stage_ready(Node& n, const transport::StageReady& r);
+  // Recovery (coordinator_recovery.cpp).
   void on_node_gone(const std::string& node, const std::string& reason);
+  void on_node_joined(const std::string& node);
+  void suspend_all();  // every request in flight waits for the next plan, then resumes
+  void fail_all(const std::string& error);
+  void become_unfit(const std::string& why);
+  void start_waiting();
+  // Planning (coordinator_plan.cpp).
   void replan();
+  bool same_layout(const partition::Plan& p, const std::vector<std::string>& names) const;
+  void apply_plan(const partition::Plan& p, const std::vector<std::string>& names, const partition::Cluster& cluster);
+  void start_local_stage(const partition::Stage& s, int n_stages);
   void on_stage_output(int stage, StageRunner::Output&& out);
   void on_token(uint64_t id, int32_t token);
   void to_stage(int stage, transport::Message m);
@@ -97,7 +110,15 @@ class Coordinator : public InferenceService {
   int ready_count_ = 0;
   partition::Prediction prediction_;
   bool dirty_ = true;  // membership or plan changed: refresh the /cluster snapshot
-  bool replan_pending_ = false;  // a re-plan waits for the requests in flight to finish
+  // A node joined while requests ran: the plan is improved when they finish or at
+  // replan_due_, whichever comes first (then the requests in flight resume on the new plan).
+  bool replan_pending_ = false;
+  std::optional<std::chrono::steady_clock::time_point> replan_due_;
+  bool served_ = false;   // has served at least once (layer_split then yields to the nodes left)
+  std::string unfit_;     // why the model does not fit the nodes present; "" when it does
+  std::optional<std::chrono::steady_clock::time_point> lost_at_;  // a stage node left; not yet recovered
+  std::shared_ptr<const engine::Model> local_model_;  // this node's slice, kept while the plan gives it the same one
+  engine::SliceSpec local_spec_{};
 
   mutable std::mutex mu_;  // guards the event queue and the snapshot below
   std::condition_variable cv_;
@@ -106,6 +127,7 @@ class Coordinator : public InferenceService {
   nlohmann::json snapshot_;  // cluster_info, refreshed by the loop
   int snapshot_ready_nodes_ = 0;
   bool snapshot_serving_ = false;
+  std::string snapshot_unfit_;
   std::atomic<uint64_t> next_id_{1};
   std::thread loop_;
   std::vector<std::thread> senders_;  // weight transfers

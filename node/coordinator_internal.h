@@ -20,6 +20,8 @@ struct Coordinator::Request {
   std::function<bool(const TokenEvent&)> on_event;
   int n_prompt = 0;
   int generated = 0;
+  std::vector<int32_t> tokens;  // sampled so far: with the prompt, what a resume rebuilds the KV caches from
+  bool running = false;         // started on the current plan (false: waiting for one)
   int32_t next_pos = 0;
   std::unique_ptr<engine::StreamDecoder> dec;
   std::unique_ptr<StopText> stop;  // releases text that cannot be the start of a stop string

@@ -26,16 +26,9 @@ partition::Device make_device(const std::string& name, uint64_t budget, double g
 }  // namespace
 
 void Coordinator::replan() {
-  if (!requests_.empty()) {  // a safe point is when nothing is in flight: finish() replans then
-    replan_pending_ = true;
-    return;
-  }
   replan_pending_ = false;
-  serving_ = false;
+  replan_due_.reset();
   dirty_ = true;
-  local_.reset();
-  local_stage_ = -1;
-  ready_count_ = 0;
   // Devices: this node first, then the workers by name (a stable order for forced splits).
   partition::Cluster cluster;
   std::vector<std::string> names = {""};
@@ -43,38 +36,71 @@ void Coordinator::replan() {
   for (auto& [name, n] : nodes_) {
     names.push_back(name);
     cluster.devices.push_back(make_device(name, n->hello.ram_bytes, n->hello.kernel_gbps, static_cast<int>(n->hello.threads)));
-    n->ready = false;
-    n->stage = -1;
   }
   partition::PlanOptions opts;
   opts.kv_tokens = static_cast<uint64_t>(n_ctx_);
   opts.n_streams = std::max(1, cfg_.limits.max_sequences);
   if (!cfg_.layer_split.empty()) {
-    if (cfg_.layer_split.size() > cluster.devices.size()) {
-      log_line(cfg_.name, "waiting for nodes: layer_split has " + std::to_string(cfg_.layer_split.size()) + " stages, " +
+    const size_t want = cfg_.layer_split.size();
+    if (want <= cluster.devices.size()) {
+      std::vector<int> order;
+      for (size_t i = 0; i < want; ++i) order.push_back(static_cast<int>(i));
+      opts.forced_order = order;
+      opts.forced_layers_per_stage = cfg_.layer_split;
+    } else if (!served_) {  // starting: wait for the nodes the split names
+      log_line(cfg_.name, "waiting for nodes: layer_split has " + std::to_string(want) + " stages, " +
                               std::to_string(cluster.devices.size()) + " nodes present");
-      snapshot_serving_ = false;
+      serving_ = false;
       return;
+    } else {  // a node left: serve on the nodes present until the split is possible again
+      log_line(cfg_.name, "layer_split has " + std::to_string(want) + " stages but " + std::to_string(cluster.devices.size()) +
+                              " nodes are present: planning over them until enough return");
     }
-    std::vector<int> order;
-    for (size_t i = 0; i < cfg_.layer_split.size(); ++i) order.push_back(static_cast<int>(i));
-    opts.forced_order = order;
-    opts.forced_layers_per_stage = cfg_.layer_split;
   }
   partition::Plan p;
   try {
     p = partition::plan(cost_, cluster, opts);
   } catch (const std::exception& e) {
-    log_line(cfg_.name, std::string("cannot plan: ") + e.what());
+    return become_unfit(e.what());
+  }
+  if (!p.fits) return become_unfit(p.why_not);
+  unfit_.clear();
+  if (serving_ && same_layout(p, names)) {  // nothing moves: tell the newcomers they are spares
+    for (auto& [name, n] : nodes_)
+      if (n->stage < 0 && !n->ready) send_wait(*n->link, plan_);
     return;
   }
-  if (!p.fits) {
-    log_line(cfg_.name, "the model does not fit the nodes present: " + p.why_not);
-    return;
+  suspend_all();  // the requests in flight resume once every stage of the new plan is loaded
+  apply_plan(p, names, cluster);
+}
+
+bool Coordinator::same_layout(const partition::Plan& p, const std::vector<std::string>& names) const {
+  if (p.stages.size() != plan_.stages.size()) return false;
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    const auto& a = p.stages[i];
+    const auto& b = plan_.stages[i];
+    const std::string& who = names[static_cast<size_t>(a.device)];
+    if ((who.empty() ? cfg_.name : who) != b.node_name || static_cast<uint32_t>(a.first_layer) != b.first_layer ||
+        static_cast<uint32_t>(a.end_layer) != b.end_layer)
+      return false;
+  }
+  return true;
+}
+
+void Coordinator::apply_plan(const partition::Plan& p, const std::vector<std::string>& names,
+                             const partition::Cluster& cluster) {
+  serving_ = false;
+  local_.reset();
+  local_stage_ = -1;
+  ready_count_ = 0;
+  for (auto& [name, n] : nodes_) {
+    n->ready = false;
+    n->stage = -1;
   }
   prediction_ = p.prediction;
+  const uint64_t prev_id = plan_.plan_id;
   plan_ = {};
-  plan_.plan_id = plan_.plan_id + 1 + static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() & 0xffff);
+  plan_.plan_id = prev_id + 1 + static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count() & 0xffff);
   plan_.model_digest = digest_;
   plan_.predicted_tokens_per_s = p.prediction.tokens_per_s;
   stage_nodes_.clear();
@@ -96,26 +122,43 @@ void Coordinator::replan() {
   log_line(cfg_.name, "plan " + std::to_string(plan_.plan_id) + ":\n" + partition::describe(p, cluster));
   for (auto& [name, n] : nodes_) send_wait(*n->link, plan_);
   if (local_stage_ >= 0) {
-    const auto& s = p.stages[static_cast<size_t>(local_stage_)];
-    engine::SliceSpec spec{s.first_layer, s.end_layer, local_stage_ == 0, local_stage_ + 1 == static_cast<int>(p.stages.size())};
-    StageOptions so;
-    so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    so.context.n_ctx = n_ctx_;
-    so.context.max_seqs = std::max(1, cfg_.limits.max_sequences);
-    so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32
-                    : cfg_.activation_type == ActivationType::f16 ? transport::DType::f16
-                                                                  : transport::DType::bf16;
-    const int stage = local_stage_;
-    local_ = std::make_unique<StageRunner>(engine::Model::load(file_, spec), so, [this, stage](StageRunner::Output&& out) {
-      auto o = std::make_shared<StageRunner::Output>(std::move(out));
-      post([this, stage, o] { on_stage_output(stage, std::move(*o)); });
-    });
+    start_local_stage(p.stages[static_cast<size_t>(local_stage_)], static_cast<int>(p.stages.size()));
     ++ready_count_;
+  } else {
+    local_model_.reset();
   }
   if (ready_count_ == static_cast<int>(plan_.stages.size())) {
     serving_ = true;
     log_line(cfg_.name, "cluster serving: plan " + std::to_string(plan_.plan_id) + " on this node alone");
+    start_waiting();
   }
+}
+
+void Coordinator::start_local_stage(const partition::Stage& s, int n_stages) {
+  const engine::SliceSpec spec{s.first_layer, s.end_layer, local_stage_ == 0, local_stage_ + 1 == n_stages};
+  const bool same = local_model_ && spec.first_layer == local_spec_.first_layer && spec.end_layer == local_spec_.end_layer &&
+                    spec.embed == local_spec_.embed && spec.head == local_spec_.head;
+  if (!same) {
+    local_model_.reset();  // unmap the old slice before mapping the new one
+    local_model_ = engine::Model::load(file_, spec);
+    local_spec_ = spec;
+  }
+  StageOptions so;
+  so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  so.context.n_ctx = n_ctx_;
+  so.context.max_seqs = std::max(1, cfg_.limits.max_sequences);
+  so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32
+                  : cfg_.activation_type == ActivationType::f16 ? transport::DType::f16
+                                                                : transport::DType::bf16;
+  // Outputs of a runner of an older plan are dropped (its requests resumed on the new one).
+  const int stage = local_stage_;
+  const uint64_t plan_id = plan_.plan_id;
+  local_ = std::make_unique<StageRunner>(local_model_, so, [this, stage, plan_id](StageRunner::Output&& out) {
+    auto o = std::make_shared<StageRunner::Output>(std::move(out));
+    post([this, stage, plan_id, o] {
+      if (plan_id == plan_.plan_id) on_stage_output(stage, std::move(*o));
+    });
+  });
 }
 
 void Coordinator::serve_weights(const std::string& node, const transport::WeightRequest& w) {
@@ -151,6 +194,9 @@ void Coordinator::serve_weights(const std::string& node, const transport::Weight
     while (at < total) {
       auto link = weak.lock();
       if (!link) return;
+      // A few chunks ahead of the socket at most: the slice is not copied into the send queue.
+      while (link->is_open() && link->stats().queued_bytes > (uint64_t{4} << 20))
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       transport::WeightChunk c{d, at, total, std::vector<std::byte>(std::min<uint64_t>(chunk, total - at))};
       in.read(reinterpret_cast<char*>(c.bytes.data()), static_cast<std::streamsize>(c.bytes.size()));
       if (!in || !send_wait(*link, c)) return;
@@ -192,9 +238,11 @@ void Coordinator::refresh_snapshot() {
     if (n->stage >= 0 && n->ready) ++ready;
   }
   j["nodes"] = nodes;
+  if (!unfit_.empty()) j["does_not_fit"] = unfit_;
   std::lock_guard<std::mutex> lk(mu_);
   snapshot_ = std::move(j);
   snapshot_serving_ = serving_;
+  snapshot_unfit_ = unfit_;
   snapshot_ready_nodes_ = ready;
 }
 

@@ -19,6 +19,12 @@ uint64_t Coordinator::submit(CompletionRequest req, std::function<bool(const Tok
   if (req.max_tokens < 1) throw RequestError("max_tokens must be at least 1");
   for (int32_t t : req.prompt)
     if (t < 0 || t >= tok_->n_vocab()) throw RequestError("token id " + std::to_string(t) + " is out of range");
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!snapshot_unfit_.empty())
+      throw OverloadedError("the model does not fit the nodes present (" + snapshot_unfit_ +
+                            "); the cluster serves again when enough nodes join");
+  }
   auto r = std::make_unique<Request>();
   r->id = next_id_++;
   r->seq = static_cast<uint32_t>(r->id);
@@ -33,7 +39,9 @@ uint64_t Coordinator::submit(CompletionRequest req, std::function<bool(const Tok
     Request& req = **holder;
     const uint64_t rid = req.id;
     requests_[rid] = std::move(*holder);
-    if (serving_) start(*requests_.at(rid));
+    if (!unfit_.empty())
+      finish(*requests_.at(rid), "error", "the model does not fit the nodes present (" + unfit_ + ")");
+    else if (serving_) start(*requests_.at(rid));
     else waiting_.push_back(rid);
   });
   return id;
@@ -62,35 +70,41 @@ void Coordinator::to_stage(int stage, transport::Message m) {
 }
 
 void Coordinator::start(Request& r) {
+  // A resumed request rebuilds its KV caches from the prompt and the tokens sampled so far;
+  // the last stage's sampler skips the random draws those tokens took.
+  std::vector<int32_t> history = r.req.prompt;
+  history.insert(history.end(), r.tokens.begin(), r.tokens.end());
   const int last = static_cast<int>(stage_nodes_.size()) - 1;
   transport::StartRequest s;
   s.request_id = r.id;
   s.seq_ids = {r.seq};
   const auto& p = r.req.sampling;
   s.sampling = {p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.repeat_last_n, p.seed};
-  s.history = r.req.prompt;
+  s.history = history;
+  s.tokens_sampled = static_cast<uint32_t>(r.tokens.size());
   to_stage(last, s);
-  // The prompt in batches; only the last row of the last batch asks for logits.
-  const auto& prompt = r.req.prompt;
-  for (size_t a = 0; a < prompt.size(); a += kPromptChunk) {
-    const size_t b = std::min(prompt.size(), a + kPromptChunk);
+  // In batches; only the last row of the last batch asks for logits.
+  for (size_t a = 0; a < history.size(); a += kPromptChunk) {
+    const size_t b = std::min(history.size(), a + kPromptChunk);
     transport::Forward f;
     f.request_id = r.id;
     for (size_t i = a; i < b; ++i) {
       f.seq_ids.push_back(r.seq);
       f.positions.push_back(static_cast<int32_t>(i));
-      f.tokens.push_back(prompt[i]);
+      f.tokens.push_back(history[i]);
     }
-    f.last_chunk = b == prompt.size();
+    f.last_chunk = b == history.size();
     f.want_logits = f.last_chunk;
     to_stage(0, std::move(f));
   }
-  r.next_pos = static_cast<int32_t>(prompt.size());
+  r.next_pos = static_cast<int32_t>(history.size());
+  r.running = true;
 }
 
 void Coordinator::on_stage_output(int stage, StageRunner::Output&& out) {
   if (auto* f = std::get_if<transport::Forward>(&out)) {
-    if (requests_.count(f->request_id)) to_stage(stage + 1, std::move(*f));
+    auto it = requests_.find(f->request_id);
+    if (it != requests_.end() && it->second->running) to_stage(stage + 1, std::move(*f));
   } else if (auto* s = std::get_if<transport::SampledTokens>(&out)) {
     if (!s->tokens.empty()) on_token(s->request_id, s->tokens.front());
   } else if (auto* e = std::get_if<transport::Error>(&out)) {
@@ -105,9 +119,10 @@ void Coordinator::on_stage_output(int stage, StageRunner::Output&& out) {
 
 void Coordinator::on_token(uint64_t id, int32_t token) {
   auto it = requests_.find(id);
-  if (it == requests_.end()) return;  // cancelled meanwhile
+  if (it == requests_.end() || !it->second->running) return;  // cancelled, or waiting to resume
   Request& r = *it->second;
   ++r.generated;
+  r.tokens.push_back(token);
   const bool eog = tok_->is_eog(token) ||
                    std::find(r.req.stop_tokens.begin(), r.req.stop_tokens.end(), token) != r.req.stop_tokens.end();
   if (eog) return finish(r, "stop");

@@ -132,7 +132,8 @@ void Worker::run() {
     }
     if (stop_) break;
     std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    // A restarted coordinator is found within 2 s of listening again.
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }
 }
 
@@ -148,6 +149,7 @@ void Worker::serve(std::shared_ptr<transport::Link> link) {
     std::lock_guard<std::mutex> lk(mu_);
     link_ = link;
   }
+  chunks_paused_ = false;  // a new link starts reading
   transport::LinkHandlers h;
   // Messages are handled on the io thread but only queue work (the stage has its own
   // thread); slice loading and file writes are short per message.
@@ -178,18 +180,35 @@ void Worker::serve(std::shared_ptr<transport::Link> link) {
   link_.reset();
 }
 
+std::shared_ptr<transport::Link> Worker::link() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return link_;
+}
+
 void Worker::send(const transport::Message& m) {
-  std::shared_ptr<transport::Link> l;
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    l = link_;
-  }
-  if (l) send_wait(*l, m);
+  if (auto l = link()) send_wait(*l, m);
+}
+
+void Worker::chunk_done(size_t bytes) {
+  if ((queued_chunk_bytes_ -= bytes) < kMaxQueuedChunkBytes / 4 && chunks_paused_.exchange(false))
+    if (auto l = link()) l->pause_receive(false);
 }
 
 void Worker::on_message(transport::Message&& m) {
   if (auto* p = std::get_if<transport::Plan>(&m)) return control([this, plan = *p] { on_plan(plan); });
-  if (auto* c = std::get_if<transport::WeightChunk>(&m)) return control([this, chunk = std::move(*c)] { on_weight_chunk(chunk); });
+  if (auto* c = std::get_if<transport::WeightChunk>(&m)) {
+    const size_t n = c->bytes.size();
+    if ((queued_chunk_bytes_ += n) > kMaxQueuedChunkBytes && !chunks_paused_.exchange(true))
+      if (auto l = link()) l->pause_receive(true);
+    return control([this, n, chunk = std::move(*c)] {
+      struct Done {
+        Worker* w;
+        size_t n;
+        ~Done() { w->chunk_done(n); }
+      } done{this, n};
+      on_weight_chunk(chunk);
+    });
+  }
   const auto stage = runner();
   if (auto* f = std::get_if<transport::Forward>(&m)) {
     if (!stage) throw std::runtime_error("forward before the stage is loaded");
@@ -217,6 +236,8 @@ void Worker::on_plan(const transport::Plan& p) {
   model_digest_ = p.model_digest;
   if (!mine) {  // not part of this plan: drop any old stage, stay connected as a spare
     set_runner(nullptr);
+    model_.reset();
+    model_key_.clear();
     log_line(cfg_.name, "plan " + std::to_string(p.plan_id) + ": no stage for this node (spare)");
     send(transport::StageReady{p.plan_id, true, "spare"});
     return;
@@ -279,7 +300,16 @@ void Worker::on_weight_chunk(const transport::WeightChunk& c) {
 void Worker::load_stage(const fs::path& file, bool whole_model) {
   try {
     engine::SliceSpec s{spec_.first_layer, spec_.end_layer, spec_.embed, spec_.head};
-    auto model = engine::Model::load(file.string(), s);
+    const std::string key = file.string() + " [" + std::to_string(s.first_layer) + ", " + std::to_string(s.end_layer) + ")" +
+                            (s.embed ? " embed" : "") + (s.head ? " head" : "");
+    const bool reuse = model_ && key == model_key_;
+    if (!reuse) {
+      model_.reset();  // unmap the old slice first
+      model_key_.clear();
+      model_ = engine::Model::load(file.string(), s);
+      model_key_ = key;
+    }
+    const auto& model = model_;
     StageOptions so;
     so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     so.context.n_ctx = static_cast<int>(std::min<int64_t>(model->hp().n_ctx_train, 4096));
@@ -291,7 +321,7 @@ void Worker::load_stage(const fs::path& file, bool whole_model) {
       std::visit([this](auto&& msg) { send(msg); }, out);
     }));
     log_line(cfg_.name, std::string("stage ready (") + (whole_model ? "own copy of the model" : "slice file") + ", " +
-                            format_size(model->weight_bytes()) + " of weights mapped)");
+                            format_size(model->weight_bytes()) + " of weights " + (reuse ? "kept" : "mapped") + ")");
     send(transport::StageReady{plan_id_, true, ""});
   } catch (const std::exception& e) {
     log_line(cfg_.name, std::string("cannot load the stage: ") + e.what());

@@ -40,6 +40,7 @@ class Worker {
   void on_weight_chunk(const transport::WeightChunk& c);
   void load_stage(const std::filesystem::path& file, bool whole_model);
   void send(const transport::Message& m);
+  std::shared_ptr<transport::Link> link();
 
   NodeConfig cfg_;
   transport::Credentials creds_;
@@ -56,6 +57,10 @@ class Worker {
   Digest model_digest_;
   SliceSpecFile spec_;
   std::shared_ptr<StageRunner> runner_;  // guarded by mu_; replaced only on the control thread
+  // The slice mapped for the current stage (control thread): a new plan that gives this node
+  // the same slice again gets a fresh runner (empty KV caches) over the same weights.
+  std::shared_ptr<const engine::Model> model_;
+  std::string model_key_;  // file and slice model_ was loaded with
   std::shared_ptr<StageRunner> runner();
   void set_runner(std::shared_ptr<StageRunner> r);
   // Plans and weight chunks are handled on a control thread of their own: loading a slice or
@@ -67,7 +72,12 @@ class Worker {
   std::deque<std::function<void()>> ctl_q_;
   bool ctl_stop_ = false;
   std::thread ctl_;
-  // An incoming slice transfer.
+  // An incoming slice transfer. Chunks wait in the control queue; past kMaxQueuedChunkBytes
+  // the link stops reading (TCP pushes back on the sender) until the control thread catches up.
+  static constexpr size_t kMaxQueuedChunkBytes = size_t{8} << 20;
+  std::atomic<size_t> queued_chunk_bytes_{0};
+  std::atomic<bool> chunks_paused_{false};
+  void chunk_done(size_t bytes);
   Digest want_digest_;
   uint64_t want_total_ = 0;
   std::filesystem::path part_path_;
