@@ -1,5 +1,7 @@
 // Starts real zen-node processes on 127.0.0.1 for end-to-end tests: a coordinator (ports
 // chosen by the OS, read back from its log) and N workers, each with its own data folder.
+// Nodes can be killed, stopped (SIGSTOP) and continued, restarted, the coordinator too (on
+// the same ports, so the workers find it again).
 #pragma once
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -7,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -16,6 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "engine/generate.h"
+#include "engine/synth.h"
+#include "engine/tokenizer.h"
 #include "transport/keys.h"
 
 namespace zen::test {
@@ -23,6 +30,60 @@ namespace zen::test {
 namespace fs = std::filesystem;
 
 inline std::string zen_node_binary() { return std::string(ZEN_BINARY_DIR) + "/bin/zen-node"; }
+
+// Nodes may still be writing when a test ends (they stop when the cluster object goes away):
+// clean up without failing the test. ZEN_KEEP_TEST_DIRS=1 keeps the folders (and the logs).
+inline void remove_later(const fs::path& d) {
+  if (std::getenv("ZEN_KEEP_TEST_DIRS")) return;
+  std::error_code ec;
+  fs::remove_all(d, ec);
+}
+
+inline fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("zen-e2e-" + std::to_string(::getpid()) + "-" + name);
+  std::error_code ec;
+  fs::remove_all(d, ec);
+  fs::create_directories(d);
+  return d;
+}
+
+// What one process produces: greedy generation with BOS, decoded.
+inline std::string single_node_text(const std::string& model_path, const std::string& prompt, int n) {
+  auto model = engine::Model::load(model_path);
+  auto tok = engine::Tokenizer::from_gguf(model->file().gguf());
+  engine::ContextParams cp;
+  cp.n_threads = 1;
+  cp.n_ctx = 256;
+  engine::Context ctx(model, cp);
+  engine::GenerateParams gp;
+  gp.n_predict = n;
+  gp.sampler.temperature = 0;
+  gp.is_stop = [&](int32_t id) { return tok->is_eog(id); };
+  std::vector<int32_t> out = engine::generate(ctx, 0, tok->encode(prompt, true, false), gp, nullptr);
+  if (!out.empty() && tok->is_eog(out.back())) out.pop_back();
+  // The API streams text: bytes that never complete a character become U+FFFD, as here.
+  engine::StreamDecoder dec(*tok);
+  std::string text;
+  for (int32_t id : out) text += dec.push(id);
+  return text + dec.flush();
+}
+
+inline std::string synth_model(const fs::path& dir, int n_layer, int n_embd = 256, int n_ff = 512,
+                               engine::Mix mix = engine::Mix::Q8_0) {
+  engine::SynthParams p;
+  p.n_layer = n_layer;
+  p.n_embd = n_embd;
+  p.n_ff = n_ff;
+  p.n_head = 8;
+  p.n_head_kv = 2;
+  p.n_vocab = 320;
+  p.n_ctx = 256;
+  p.mix = mix;
+  p.threads = 2;
+  const std::string path = (dir / "model.gguf").string();
+  engine::write_synth_model(p, path);
+  return path;
+}
 
 struct Process {
   pid_t pid = -1;
@@ -46,9 +107,13 @@ struct Process {
     std::ifstream in(log);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
+  void signal(int sig) const {
+    if (pid > 0) ::kill(pid, sig);
+  }
   void kill(int sig = SIGTERM) {
     if (pid <= 0) return;
     ::kill(pid, sig);
+    ::kill(pid, SIGCONT);  // a stopped process handles SIGTERM only once continued
     for (int i = 0; i < 100; ++i) {
       int st;
       if (::waitpid(pid, &st, WNOHANG) == pid) {
@@ -64,25 +129,32 @@ struct Process {
   ~Process() { kill(); }
 };
 
+// One streamed completion: the text as it arrives and the number of chunks so far.
+struct Stream {
+  std::atomic<int> chunks{0};
+  std::atomic<bool> done{false};
+  std::string text;  // complete once done; "<error: ...>" when the request failed
+};
+
 class LocalCluster {
  public:
-  // `split`: forced layers per stage ("" = planned). Workers are named w1..wN.
+  // `split`: forced layers per stage ("" = planned). Workers are named w1..wN. `node_args`
+  // go to every node (coordinator and workers), e.g. heartbeat settings.
   LocalCluster(const std::string& model, int workers, const std::string& split, const fs::path& dir,
-               std::vector<std::string> extra_coordinator_args = {}, bool no_discovery = true)
-      : dir_(dir) {
+               std::vector<std::string> extra_coordinator_args = {}, bool no_discovery = true,
+               std::vector<std::string> node_args = {})
+      : dir_(dir), node_args_(std::move(node_args)) {
     fs::create_directories(dir);
     secret_ = (dir / "secret").string();
     if (!fs::exists(secret_)) transport::write_cluster_secret_file(secret_, transport::generate_cluster_secret());
-    std::vector<std::string> args = {zen_node_binary(), "--role", "coordinator", "--name", "coord", "--listen",
-                                     "127.0.0.1:0", "--http", "127.0.0.1:0", "--model", model,
-                                     "--cluster-secret-file", secret_, "--data-dir", (dir / "coord").string(),
-                                     "-t", "1"};
-    if (no_discovery) args.push_back("--no-discovery");
-    if (!split.empty()) args.insert(args.end(), {"--layer-split", split});
-    args.insert(args.end(), extra_coordinator_args.begin(), extra_coordinator_args.end());
-    coordinator_.start(args, dir / "coord.log");
-    peer_port_ = wait_port(R"(listening for nodes on 127\.0\.0\.1:(\d+))");
-    http_port_ = wait_port(R"(HTTP API on http://127\.0\.0\.1:(\d+))");
+    coord_args_ = {zen_node_binary(), "--role", "coordinator", "--name", "coord", "--listen", "127.0.0.1:0", "--http",
+                   "127.0.0.1:0", "--model", model, "--cluster-secret-file", secret_, "--data-dir", (dir / "coord").string(),
+                   "-t", "1"};
+    if (no_discovery) coord_args_.push_back("--no-discovery");
+    if (!split.empty()) coord_args_.insert(coord_args_.end(), {"--layer-split", split});
+    coord_args_.insert(coord_args_.end(), extra_coordinator_args.begin(), extra_coordinator_args.end());
+    coord_args_.insert(coord_args_.end(), node_args_.begin(), node_args_.end());
+    start_coordinator();
     workers_.resize(static_cast<size_t>(workers));
     for (int i = 0; i < workers; ++i) start_worker(i);
   }
@@ -92,9 +164,21 @@ class LocalCluster {
     std::vector<std::string> args = {zen_node_binary(), "--role", "worker", "--name", name, "--listen", "127.0.0.1:0",
                                      "--peer", "127.0.0.1:" + std::to_string(peer_port_), "--cluster-secret-file",
                                      secret_, "--data-dir", (dir_ / name).string(), "--no-discovery", "-t", "1"};
+    args.insert(args.end(), node_args_.begin(), node_args_.end());
     args.insert(args.end(), extra.begin(), extra.end());
     workers_[static_cast<size_t>(i)].start(args, dir_ / (name + ".log"));
   }
+
+  // Kills the coordinator (SIGKILL: no goodbye to anyone) and starts a new one on the same
+  // ports, with a log of its own.
+  void restart_coordinator() {
+    coordinator_.kill(SIGKILL);
+    coord_args_[6] = "127.0.0.1:" + std::to_string(peer_port_);  // --listen
+    coord_args_[8] = "127.0.0.1:" + std::to_string(http_port_);  // --http
+    ++coord_starts_;
+    start_coordinator();
+  }
+
   Process& worker(int i) { return workers_[static_cast<size_t>(i)]; }
   const std::string& secret_file() const { return secret_; }
   Process& coordinator() { return coordinator_; }
@@ -134,13 +218,59 @@ class LocalCluster {
     return j["choices"][0]["text"].get<std::string>();
   }
 
+  // Greedy streamed completion; fills `s` as chunks arrive (call on a thread of its own).
+  void stream(const std::string& prompt, int max_tokens, Stream& s) {
+    httplib::Client c("127.0.0.1", http_port_);
+    c.set_read_timeout(120, 0);
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.body = nlohmann::json{{"prompt", prompt}, {"max_tokens", max_tokens}, {"temperature", 0}, {"stream", true}}.dump();
+    req.set_header("Content-Type", "application/json");
+    std::string buf, text, error;
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+      buf.append(data, n);
+      for (size_t end; (end = buf.find("\n\n")) != std::string::npos; buf.erase(0, end + 2)) {
+        const std::string event = buf.substr(0, end);
+        if (event.rfind("data: ", 0) != 0 || event == "data: [DONE]") continue;
+        auto j = nlohmann::json::parse(event.substr(6), nullptr, false);
+        if (!j.is_object() || j.contains("error")) {
+          error = event;
+          continue;
+        }
+        text += j["choices"][0].value("text", "");
+        ++s.chunks;
+      }
+      return true;
+    };
+    httplib::Response res;
+    httplib::Error err = httplib::Error::Success;
+    if (!c.send(req, res, err)) error = "no response (" + httplib::to_string(err) + ")";
+    else if (res.status != 200) error = std::to_string(res.status) + " " + res.body;
+    s.text = error.empty() ? text : "<error: " + error + ">";
+    s.done = true;
+  }
+
   std::string logs() {
-    std::string s = "--- coordinator\n" + coordinator_.read_log();
+    std::string s;
+    for (int i = 0; i <= coord_starts_; ++i) s += "--- coordinator\n" + read_file(coord_log(i));
     for (size_t i = 0; i < workers_.size(); ++i) s += "--- w" + std::to_string(i + 1) + "\n" + workers_[i].read_log();
     return s;
   }
 
  private:
+  fs::path coord_log(int start) const {
+    return dir_ / (start == 0 ? std::string("coord.log") : "coord-" + std::to_string(start + 1) + ".log");
+  }
+  static std::string read_file(const fs::path& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  void start_coordinator() {
+    coordinator_.start(coord_args_, coord_log(coord_starts_));
+    peer_port_ = wait_port(R"(listening for nodes on 127\.0\.0\.1:(\d+))");
+    http_port_ = wait_port(R"(HTTP API on http://127\.0\.0\.1:(\d+))");
+  }
   int wait_port(const std::string& pattern) {
     const std::regex re(pattern);
     for (int i = 0; i < 300; ++i) {
@@ -155,6 +285,8 @@ class LocalCluster {
 
   fs::path dir_;
   std::string secret_;
+  std::vector<std::string> node_args_, coord_args_;
+  int coord_starts_ = 0;
   Process coordinator_;
   std::vector<Process> workers_;
   int peer_port_ = 0, http_port_ = 0;

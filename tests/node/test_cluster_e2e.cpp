@@ -4,66 +4,11 @@
 // larger than every node's memory budget runs across three nodes.
 #include <gtest/gtest.h>
 
-#include "engine/generate.h"
-#include "engine/synth.h"
-#include "engine/tokenizer.h"
 #include "tests/engine/testdata.h"
 #include "tests/node/cluster_harness.h"
 
 namespace zen::test {
 namespace {
-
-// Nodes may still be writing when a test ends (they stop when the cluster object goes away):
-// clean up without failing the test.
-void remove_later(const fs::path& d) {
-  std::error_code ec;
-  fs::remove_all(d, ec);
-}
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("zen-e2e-" + std::to_string(::getpid()) + "-" + name);
-  remove_later(d);
-  fs::create_directories(d);
-  return d;
-}
-
-// What one process produces: greedy generation with BOS, decoded.
-std::string single_node_text(const std::string& model_path, const std::string& prompt, int n) {
-  auto model = engine::Model::load(model_path);
-  auto tok = engine::Tokenizer::from_gguf(model->file().gguf());
-  engine::ContextParams cp;
-  cp.n_threads = 1;
-  cp.n_ctx = 256;
-  engine::Context ctx(model, cp);
-  engine::GenerateParams gp;
-  gp.n_predict = n;
-  gp.sampler.temperature = 0;
-  gp.is_stop = [&](int32_t id) { return tok->is_eog(id); };
-  std::vector<int32_t> out = engine::generate(ctx, 0, tok->encode(prompt, true, false), gp, nullptr);
-  if (!out.empty() && tok->is_eog(out.back())) out.pop_back();
-  // The API streams text: bytes that never complete a character become U+FFFD, as here.
-  engine::StreamDecoder dec(*tok);
-  std::string text;
-  for (int32_t id : out) text += dec.push(id);
-  return text + dec.flush();
-}
-
-std::string synth_model(const fs::path& dir, int n_layer, int n_embd = 256, int n_ff = 512,
-                        engine::Mix mix = engine::Mix::Q8_0) {
-  engine::SynthParams p;
-  p.n_layer = n_layer;
-  p.n_embd = n_embd;
-  p.n_ff = n_ff;
-  p.n_head = 8;
-  p.n_head_kv = 2;
-  p.n_vocab = 320;
-  p.n_ctx = 256;
-  p.mix = mix;
-  p.threads = 2;
-  const std::string path = (dir / "model.gguf").string();
-  engine::write_synth_model(p, path);
-  return path;
-}
 
 struct SplitCase {
   int workers;
