@@ -1,8 +1,10 @@
 #include "node/stage.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
+#include "engine/speculative.h"
 #include "transport/tensor.h"
 
 namespace zen::node {
@@ -79,18 +81,28 @@ void StageRunner::loop() {
           for (uint32_t seq : c->seq_ids) {
             ctx_->clear_seq(static_cast<int32_t>(seq));
             samplers_.erase(seq);
+            live_.erase(seq);
           }
         } else {
           auto& f = std::get<transport::Forward>(front);
           const size_t n = f.seq_ids.size();
           if (!batch.empty() && rows + n > static_cast<size_t>(opts_.max_batch_rows)) break;
+          if (!batch.empty() && opts_.n_stages > 1) {
+            // A group per stage: ceil(live / n_stages) messages (one sequence each) per batch.
+            const size_t live = std::max(live_.size(), batch.size() + 1);
+            const size_t group = (live + static_cast<size_t>(opts_.n_stages) - 1) / static_cast<size_t>(opts_.n_stages);
+            if (batch.size() >= group) break;
+          }
           rows += n;
           batch.push_back(std::move(f));
         }
         queue_.pop_front();
       }
     }
-    if (!batch.empty()) run_batch(batch);
+    if (!batch.empty()) {
+      if (batch.size() > max_batch_msgs_.load()) max_batch_msgs_.store(batch.size());
+      run_batch(batch);
+    }
   }
 }
 
@@ -105,6 +117,7 @@ void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
     const size_t n = f.seq_ids.size();
     std::string err;
     if (n == 0 || f.positions.size() != n) err = "malformed forward (row lists differ)";
+    else if (!f.draft.empty() && f.draft.size() >= n) err = "malformed forward (drafts need a row before them)";
     else if (first && f.tokens.size() != n) err = "first stage needs one token per row";
     else if (!first && (f.hidden.shape.size() != 2 || f.hidden.shape[0] != n || f.hidden.shape[1] != hp.n_embd))
       err = "hidden state shape does not match this model";
@@ -116,8 +129,14 @@ void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
   }
   for (auto* f : ok) {
     const size_t n = f->seq_ids.size();
+    for (uint32_t seq : f->seq_ids) live_.insert(seq);
+    // Positions below what this stage holds: drop the rest first (rejected drafts, a re-read).
+    const int32_t seq0 = static_cast<int32_t>(f->seq_ids[0]);
+    if (f->positions[0] < ctx_->seq_len(seq0)) ctx_->truncate_seq(seq0, f->positions[0]);
+    // Logits for the last row, or for the row before the drafts and every draft row.
+    const size_t n_logits = f->want_logits ? f->draft.size() + 1 : 0;
     for (size_t i = 0; i < n; ++i) {
-      const bool want = last ? (f->want_logits && i + 1 == n) : true;
+      const bool want = last ? i + n_logits >= n : true;
       rows.push_back({static_cast<int32_t>(f->seq_ids[i]), f->positions[i], first ? f->tokens[i] : 0, want});
     }
     if (!first) {
@@ -145,6 +164,7 @@ void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
       next.positions = f->positions;
       next.want_logits = f->want_logits;
       next.last_chunk = f->last_chunk;
+      next.draft = f->draft;
       next.hidden = transport::encode_activations(std::span<const float>(out.data() + at * hp.n_embd, n * hp.n_embd),
                                                   {static_cast<uint32_t>(n), static_cast<uint32_t>(hp.n_embd)},
                                                   opts_.activation);
@@ -154,20 +174,34 @@ void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
     }
     if (!f->want_logits) continue;
     const uint32_t seq = f->seq_ids.back();
-    std::span<const float> logits(out.data() + at * hp.n_vocab, static_cast<size_t>(hp.n_vocab));
-    ++at;
+    const size_t k = f->draft.size();
+    std::span<const float> logits(out.data() + at * hp.n_vocab, (k + 1) * static_cast<size_t>(hp.n_vocab));
+    at += k + 1;
     SeqSampler& ss = samplers_[seq];
     if (!ss.sampler) ss.sampler = std::make_unique<engine::Sampler>(engine::SamplerParams{0.0f});
     // The penalty's history: the prompt (from StartRequest) plus every token sampled here.
-    const int32_t token = ss.sampler->sample(logits, ss.history);
-    ss.history.push_back(token);
+    std::vector<int32_t> tokens;
+    if (k == 0) {
+      tokens.push_back(ss.sampler->sample(logits, ss.history));
+    } else {
+      engine::Draft d;
+      d.tokens = f->draft;
+      try {
+        tokens = engine::verify(*ss.sampler, logits, static_cast<size_t>(hp.n_vocab), ss.history, d);
+      } catch (const std::exception& e) {
+        emit_(transport::Error{transport::ErrorCode::bad_request, "request " + std::to_string(f->request_id) + ": " + e.what()});
+        continue;
+      }
+    }
+    ss.history.insert(ss.history.end(), tokens.begin(), tokens.end());
     transport::SampledTokens st;
     st.request_id = f->request_id;
-    st.seq_ids = {seq};
-    st.tokens = {token};
+    st.seq_ids.assign(tokens.size(), seq);  // (sequence, token) pairs in order
+    st.tokens = tokens;
     if (opts_.return_logits) {
       st.has_logits = true;
-      st.logits = transport::encode_activations(logits, {1, static_cast<uint32_t>(hp.n_vocab)}, transport::DType::f32);
+      const auto first_row = logits.subspan(0, static_cast<size_t>(hp.n_vocab));
+      st.logits = transport::encode_activations(first_row, {1, static_cast<uint32_t>(hp.n_vocab)}, transport::DType::f32);
     }
     emit_(std::move(st));
   }

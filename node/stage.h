@@ -1,14 +1,21 @@
 // One pipeline stage on a node: a model slice with its KV caches, and on the last stage the
 // head and the per-sequence samplers. Forward messages queue up; a thread drains the queue
-// and runs every waiting row as ONE batch (one pass over the weights serves all the
-// sequences waiting here), then hands each message's result on.
+// and runs the waiting rows as one batch (one pass over the weights serves all the sequences
+// waiting here), then hands each message's result on.
+//
+// A Forward whose first position is below what the stage holds for its sequence rolls the
+// sequence back to that position first (speculative drafts that were rejected, or a request
+// that is re-read). A Forward with draft tokens gets, from the last stage, the accepted drafts
+// plus one token of its own (engine::verify), all in one SampledTokens.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <variant>
 
@@ -23,6 +30,10 @@ struct StageOptions {
   transport::DType activation = transport::DType::f32;  // hidden states handed to the next stage
   int max_batch_rows = 512;                             // rows per batch pass
   bool return_logits = false;  // last stage: send the logits with each sampled token (tests, debugging)
+  // Stages in the pipeline. With several, a batch takes at most ceil(live sequences / n_stages)
+  // sequences, so the streams split into groups that occupy different stages at the same time
+  // (one big batch would visit the stages one after another, leaving all but one idle).
+  int n_stages = 1;
 };
 
 class StageRunner {
@@ -44,6 +55,8 @@ class StageRunner {
   void start_request(const transport::StartRequest& r);
   void submit(transport::Forward&& f);
   void clear(const transport::ClearSequence& c);
+  // The most Forward messages one batch has taken so far (statistics, tests).
+  size_t max_batch_seqs() const { return max_batch_msgs_.load(); }
 
  private:
   struct SeqSampler {
@@ -58,11 +71,13 @@ class StageRunner {
   Emit emit_;
   std::unique_ptr<engine::Context> ctx_;
   std::map<uint32_t, SeqSampler> samplers_;  // stage thread only
+  std::set<uint32_t> live_;                  // sequences with state here (stage thread only)
 
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::variant<transport::Forward, transport::StartRequest, transport::ClearSequence>> queue_;
   bool stop_ = false;
+  std::atomic<size_t> max_batch_msgs_{0};
   std::thread thread_;
 };
 

@@ -140,6 +140,9 @@ Message read_body(wire::Envelope::Body::Reader body, const DecodeLimits& lim) {
       m.hidden = tensor(r.getHidden(), lim);
       m.want_logits = r.getWantLogits();
       m.last_chunk = r.getLastChunk();
+      m.draft = list<int32_t>(r.getDraft());
+      if (!m.draft.empty() && m.draft.size() >= m.seq_ids.size())
+        throw Refused("forward: " + std::to_string(m.draft.size()) + " draft tokens need more than that many rows");
       return m;
     }
     case W::SAMPLED_TOKENS: {

@@ -90,6 +90,9 @@ struct Writer {
     put_tensor(b.initHidden(), m.hidden);
     b.setWantLogits(m.want_logits);
     b.setLastChunk(m.last_chunk);
+    if (m.draft.size() >= m.seq_ids.size() && !m.draft.empty())
+      throw std::invalid_argument("forward: a draft needs a row before it");
+    set_list(b.initDraft(static_cast<unsigned>(m.draft.size())), m.draft);
   }
   void operator()(const SampledTokens& m) {
     check_rows(m.seq_ids.size(), m.tokens.size(), "sampled seq_ids/tokens");

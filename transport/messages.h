@@ -84,6 +84,10 @@ struct Forward {
   TensorBuf hidden;                // [n_rows, n_embd] for later stages, else empty
   bool want_logits = false;
   bool last_chunk = false;         // last chunk of the prompt
+  // Speculative decoding: the drafted tokens, fed as the last draft.size() rows. Every stage
+  // carries them on; the last stage checks them against its logits and answers with the
+  // accepted ones plus one token of its own.
+  std::vector<int32_t> draft;
   bool operator==(const Forward&) const = default;
 };
 

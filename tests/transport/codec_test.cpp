@@ -23,11 +23,12 @@ std::vector<Message> all_messages() {
   StartRequest start{7, {1, 2}, {0.7f, 20, 0.9f, 0.1f, 1.1f, 32, 1234}, {1, 403, 407}, 2};
   Forward fwd{7, {1, 1, 2}, {0, 1, 0}, {}, sample_tensor(DType::f32, 3, 8), true, false};
   Forward first{8, {3}, {5}, {42}, {}, false, true};
+  Forward spec{9, {4, 4, 4}, {10, 11, 12}, {7, 8, 9}, {}, true, false, {8, 9}};
   SampledTokens sampled{7, {1, 2}, {100, 200}, true, sample_tensor(DType::f16, 2, 5)};
   ClearSequence clear{7, {1, 2, 3}};
   WeightRequest wreq{{0xab, 0xcd}, 4096};
   WeightChunk chunk{{0xab, 0xcd}, 4096, 10000, std::vector<std::byte>(100, std::byte{0x5a})};
-  return {hello,          plan,           start,        fwd,       first,
+  return {hello,          plan,           start,        fwd,       first,       spec,
           sampled,        clear,          wreq,         chunk,     Heartbeat{123456789, 0.5f},
           Ping{1, 2},     Pong{1, 2, 3},  Error{ErrorCode::overloaded, "busy"}, Goodbye{"shutting down"},
           StageReady{42, false, "not enough memory"}};
@@ -49,6 +50,8 @@ TEST(Codec, EncodeRefusesInconsistentMessages) {
   Forward g{1, {1}, {0}, {}, sample_tensor(DType::f32, 1, 4), false, false};
   g.hidden.bytes.pop_back();
   EXPECT_THROW(encode(g), std::invalid_argument);
+  Forward d{1, {1, 1}, {0, 1}, {5, 6}, {}, true, false, {6, 7}};  // two drafts need three rows
+  EXPECT_THROW(encode(d), std::invalid_argument);
 }
 
 // The envelope's data section starts right after the segment table (8 bytes)

@@ -77,6 +77,7 @@ struct Forward {
   hidden @4 :TensorBuf;        # [n_rows, n_embd] for later stages
   wantLogits @5 :Bool;
   lastChunk @6 :Bool;          # this is the last chunk of the prompt
+  draft @7 :List(Int32);       # speculative: drafted tokens = the last rows (checked by the last stage)
 }
 
 struct SampledTokens {
