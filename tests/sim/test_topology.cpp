@@ -183,3 +183,38 @@ TEST(Topology, ModelFromGguf) {
 
 }  // namespace
 }  // namespace zen::sim
+
+#include "node/config.h"
+
+namespace zen::sim {
+namespace {
+
+TEST(Topology, SynthSpecErrorsNameTheKey) {
+  EXPECT_THROW(synth_model_file("n_layer=8,bogus=1", "model.synth"), TopologyError);
+  EXPECT_THROW(synth_model_file("n_layer=zero", "model.synth"), TopologyError);
+  EXPECT_THROW(synth_model_file("n_layer", "model.synth"), TopologyError);
+  EXPECT_THROW(synth_model_file("n_embd=100,n_head=8", "model.synth"), TopologyError);
+  EXPECT_THROW(synth_model_file("type=q9_X", "model.synth"), TopologyError);
+  try {
+    synth_model_file("n_layer=8,bogus=1", "model.synth");
+  } catch (const TopologyError& e) {
+    EXPECT_NE(std::string(e.what()).find("bogus"), std::string::npos) << e.what();
+  }
+}
+
+TEST(BenchShape, ParsesPeerOrAnyAndRefusesBadFields) {
+  const auto any = node::parse_bench_shape("*:0.002:12500000:0.01", "--bench-shape");
+  EXPECT_FALSE(any.peer.has_value());
+  EXPECT_DOUBLE_EQ(any.shape.latency_s, 0.002);
+  EXPECT_DOUBLE_EQ(any.shape.bandwidth_bytes_s, 12.5e6);
+  EXPECT_DOUBLE_EQ(any.shape.loss, 0.01);
+  const std::string key = transport::format_public_key(transport::generate_keypair().public_key);
+  const auto one = node::parse_bench_shape(key + ":0:0:0", "--bench-shape");
+  ASSERT_TRUE(one.peer.has_value());
+  EXPECT_EQ(transport::format_public_key(*one.peer), key);
+  for (const char* bad : {"*:0.002:1e6", "*:x:1e6:0", "*:0.002:1e6:1", "*:-1:1e6:0", "notakey:0:0:0", "*:1:2:0:5"})
+    EXPECT_THROW(node::parse_bench_shape(bad, "--bench-shape"), node::ConfigError) << bad;
+}
+
+}  // namespace
+}  // namespace zen::sim
