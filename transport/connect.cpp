@@ -307,9 +307,24 @@ void connect(asio::io_context& io, const std::string& host, uint16_t port, Crede
           std::error_code ec, tcp::resolver::results_type results) mutable {
         if (ec) return done(nullptr, "cannot resolve peer address: " + ec.message());
         auto socket = std::make_shared<tcp::socket>(asio::make_strand(io));
+        // The TCP connect shares the handshake's deadline: a peer that is gone from the network
+        // (SYNs unanswered) would otherwise hold the dialler for the kernel's minutes of retries.
+        auto timer = std::make_shared<asio::steady_timer>(socket->get_executor());
+        auto timed_out = std::make_shared<bool>(false);
+        timer->expires_after(opts.handshake_timeout);
+        timer->async_wait([socket, timed_out](std::error_code e) {
+          if (e) return;
+          *timed_out = true;
+          std::error_code ignore;
+          socket->close(ignore);
+        });
         asio::async_connect(*socket, results,
-                            [socket, creds = std::move(creds), opts = std::move(opts), done = std::move(done),
-                             expected_peer](std::error_code ec2, const tcp::endpoint&) mutable {
+                            [socket, timer, timed_out, creds = std::move(creds), opts = std::move(opts),
+                             done = std::move(done), expected_peer](std::error_code ec2, const tcp::endpoint&) mutable {
+                              timer->cancel();
+                              if (ec2 && *timed_out)
+                                return done(nullptr, "cannot connect: no answer within " +
+                                                         std::to_string(opts.handshake_timeout.count()) + " ms");
                               if (ec2) return done(nullptr, "cannot connect: " + ec2.message());
                               HandshakeConfig cfg = make_config(creds, opts, expected_peer);
                               std::make_shared<HandshakeSession>(std::move(*socket), Handshake::Role::initiator,
