@@ -218,14 +218,17 @@ class LocalCluster {
     return j["choices"][0]["text"].get<std::string>();
   }
 
-  // Greedy streamed completion; fills `s` as chunks arrive (call on a thread of its own).
-  void stream(const std::string& prompt, int max_tokens, Stream& s) {
+  // Streamed completion, greedy unless `params` (merged into the body) say otherwise; fills
+  // `s` as chunks arrive (call on a thread of its own).
+  void stream(const std::string& prompt, int max_tokens, Stream& s, const nlohmann::json& params = nlohmann::json::object()) {
     httplib::Client c("127.0.0.1", http_port_);
     c.set_read_timeout(120, 0);
     httplib::Request req;
     req.method = "POST";
     req.path = "/v1/completions";
-    req.body = nlohmann::json{{"prompt", prompt}, {"max_tokens", max_tokens}, {"temperature", 0}, {"stream", true}}.dump();
+    nlohmann::json body = {{"prompt", prompt}, {"max_tokens", max_tokens}, {"temperature", 0}, {"stream", true}};
+    body.update(params);
+    req.body = body.dump();
     req.set_header("Content-Type", "application/json");
     std::string buf, text, error;
     req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {

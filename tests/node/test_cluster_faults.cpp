@@ -1,7 +1,8 @@
 // Faults with real zen-node processes on 127.0.0.1 (stories260K split 2,2,1 over the
 // coordinator and two workers; heartbeat 100 ms, failure timeout 1 s). Eight greedy requests
 // stream at once; a worker is killed (-9) in the middle of generation, the last stage too,
-// one during prompt processing: every request finishes with the text of an undisturbed run.
+// one during prompt processing: every request finishes with the text of an undisturbed run
+// (seeded sampled requests too).
 // A stall shorter than the timeout changes nothing; a longer one (a partition) is a node
 // lost, then one that rejoins and is planned in again. A restarted coordinator gets its
 // workers back. A model that no longer fits fails requests clearly and serves again when
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <set>
 
 #include "tests/engine/testdata.h"
 #include "tests/node/cluster_harness.h"
@@ -66,13 +68,17 @@ class ClusterFaults : public ::testing::Test {
   // Streams the eight prompts at once. `disturb` runs once every stream has at least
   // `min_chunks` chunks (0: once all are sent); returns the texts. The prompts wait at a
   // stopped w1 until all are sent, so the eight run in step (stories260K is fast).
-  std::vector<std::string> run_streams(int min_chunks, const std::function<void()>& disturb) {
+  // `seeded`: sampled (temperature, top-k/p, repetition penalty) with seed 1000 + i, not greedy.
+  std::vector<std::string> run_streams(int min_chunks, const std::function<void()>& disturb, bool seeded = false) {
     std::vector<Stream> streams(kPrompts.size());
     std::vector<std::thread> threads;
     cluster_->worker(0).signal(SIGSTOP);
-    for (size_t i = 0; i < kPrompts.size(); ++i)
-      threads.emplace_back([&, i] { cluster_->stream(kPrompts[i], kTokens, streams[i]); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (size_t i = 0; i < kPrompts.size(); ++i) {
+      nlohmann::json params = nlohmann::json::object();
+      if (seeded) params = {{"temperature", 0.9}, {"top_k", 40}, {"top_p", 0.95}, {"repeat_penalty", 1.1}, {"seed", 1000 + i}};
+      threads.emplace_back([&, i, params] { cluster_->stream(kPrompts[i], kTokens, streams[i], params); });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // all eight sent (2 busy cores: be generous)
     if (min_chunks > 0) cluster_->worker(0).signal(SIGCONT);
     EXPECT_TRUE(eventually(
         [&] {
@@ -139,6 +145,20 @@ TEST_F(ClusterFaults, KillMiddleWorkerDuringGenerationThenItRejoins) {
 }
 
 TEST_F(ClusterFaults, KillLastStageDuringGeneration) { kill_mid_generation(1); }
+
+// Seeded sampling resumes with the random stream it had: the texts equal an undisturbed run's.
+TEST_F(ClusterFaults, KillDuringSeededSamplingKeepsTheRandomStream) {
+  const auto undisturbed = run_streams(1, [] {}, true);
+  std::set<std::string> distinct(undisturbed.begin(), undisturbed.end());
+  EXPECT_GT(distinct.size(), 4u);
+  EXPECT_NE(undisturbed, expected_) << "sampling should differ from greedy";
+  const auto texts = run_streams(3, [&] {
+    cluster_->worker(1).signal(SIGSTOP);
+    cluster_->worker(1).kill(SIGKILL);
+  }, true);
+  for (size_t i = 0; i < texts.size(); ++i) EXPECT_EQ(texts[i], undisturbed[i]) << "request " << i;
+  EXPECT_NE(recovery_line().find("resuming 8 of 8"), std::string::npos) << cluster_->logs();
+}
 
 TEST_F(ClusterFaults, KillWorkerDuringPromptProcessing) {
   // w1 holds the eight prompts (it is stopped) when it is killed.
