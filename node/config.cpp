@@ -259,6 +259,11 @@ NodeConfig parse_config(std::string_view toml_text, std::string_view origin, con
       {"max_sequences", [&](auto& n, auto& k) { c.limits.max_sequences = static_cast<int>(get_int(n, k, 1, 4096)); }},
       {"request_timeout", [&](auto& n, auto& k) { c.limits.request_timeout = get_duration(n, k); }},
   };
+  const std::vector<Field> speculative = {
+      {"mode", [&](auto& n, auto& k) { c.speculative.mode = get_string(n, k); }},
+      {"draft_model", [&](auto& n, auto& k) { c.speculative.draft_model = get_path(n, k, base); }},
+      {"max_draft", [&](auto& n, auto& k) { c.speculative.max_draft = static_cast<int>(get_int(n, k, 1, 32)); }},
+  };
   const std::vector<Field> heartbeat = {
       {"interval", [&](auto& n, auto& k) { c.heartbeat_interval = get_duration(n, k); }},
       {"failure_timeout", [&](auto& n, auto& k) { c.failure_timeout = get_duration(n, k); }},
@@ -317,6 +322,7 @@ NodeConfig parse_config(std::string_view toml_text, std::string_view origin, con
       {"discovery", [&](auto& n, auto& k) { read_table(get_table(n, k), "discovery.", discovery, origin); }},
       {"limits", [&](auto& n, auto& k) { read_table(get_table(n, k), "limits.", limits, origin); }},
       {"heartbeat", [&](auto& n, auto& k) { read_table(get_table(n, k), "heartbeat.", heartbeat, origin); }},
+      {"speculative", [&](auto& n, auto& k) { read_table(get_table(n, k), "speculative.", speculative, origin); }},
   };
   read_table(root, "", top, origin);
   return c;

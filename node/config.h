@@ -57,6 +57,13 @@ struct LimitsConfig {
   std::chrono::milliseconds request_timeout{600000};  // per HTTP request; 0 = none
 };
 
+// Speculative decoding on the coordinator: drafts are checked in one pass through the pipeline.
+struct SpeculativeConfig {
+  std::string mode = "off";           // off, lookup (n-grams of the context) or draft (draft_model)
+  std::filesystem::path draft_model;  // GGUF with the same vocabulary (mode = draft)
+  int max_draft = 8;                  // most tokens drafted per pass (k adapts to acceptance)
+};
+
 struct NodeConfig {
   std::string name;                     // "" -> the host name
   Role role = Role::worker;
@@ -77,6 +84,7 @@ struct NodeConfig {
   std::vector<int> layer_split;         // forced layers per stage (tests); empty: the planner decides
   DiscoveryConfig discovery;
   LimitsConfig limits;
+  SpeculativeConfig speculative;
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds failure_timeout{3000};  // silent this long: the node is gone
   // Benchmark only (hidden flag --bench-shape, no config key): shape what this node sends to a
@@ -97,8 +105,9 @@ struct ConfigFlags {
   std::string config;  // --config FILE
   std::optional<std::string> name, role, listen, http, data_dir, key_file, cluster_secret, cluster_secret_file,
       model, memory, activation_type, discovery_interval, max_request_bytes, request_timeout, heartbeat_interval,
-      failure_timeout, layer_split;
-  std::optional<int> threads, max_sequences;
+      failure_timeout, layer_split, draft;
+  std::optional<int> threads, max_sequences, spec_k;
+  std::optional<bool> lookup;
   std::optional<uint16_t> discovery_port;
   std::optional<bool> discovery;
   std::vector<std::string> peers, allow, api_keys, discovery_targets;

@@ -63,6 +63,14 @@ void validate(const NodeConfig& c) {
   }
   if (c.limits.max_request_bytes < 1024) fail("limits.max_request_bytes: less than 1 KiB");
   if (c.limits.max_sequences < 1) fail("limits.max_sequences: must be at least 1");
+  const SpeculativeConfig& sp = c.speculative;
+  if (sp.mode != "off" && sp.mode != "lookup" && sp.mode != "draft")
+    fail("speculative.mode: '" + sp.mode + "' is not off, lookup or draft");
+  if (sp.mode == "draft" && sp.draft_model.empty()) fail("speculative.mode = draft needs speculative.draft_model (--draft FILE)");
+  if (sp.mode != "draft" && !sp.draft_model.empty() && sp.mode != "off")
+    fail("speculative.draft_model is set but speculative.mode is " + sp.mode);
+  if (sp.max_draft < 1 || sp.max_draft > 32) fail("speculative.max_draft: must be from 1 to 32");
+  if (sp.mode != "off" && c.role == Role::worker) fail("speculative decoding is a coordinator setting");
   if (c.heartbeat_interval.count() <= 0) fail("heartbeat.interval: must be positive");
   if (c.failure_timeout <= c.heartbeat_interval)
     fail(std::string("heartbeat.failure_timeout (") + format_duration(c.failure_timeout) + ") must be longer than heartbeat.interval (" +
@@ -140,6 +148,9 @@ std::string describe(const NodeConfig& c) {
     add("request_timeout", c.limits.request_timeout.count() == 0 ? "none" : format_duration(c.limits.request_timeout));
   }
   add("max_sequences", std::to_string(c.limits.max_sequences));
+  if (c.speculative.mode != "off")
+    add("speculative", c.speculative.mode + (c.speculative.mode == "draft" ? " " + c.speculative.draft_model.string() : "") +
+                           " k<=" + std::to_string(c.speculative.max_draft));
   add("heartbeat", format_duration(c.heartbeat_interval));
   add("failure_timeout", format_duration(c.failure_timeout));
   if (!c.layer_split.empty()) add("layer_split", join(c.layer_split, [](int n) { return std::to_string(n); }));

@@ -50,6 +50,9 @@ void add_config_flags(CLI::App& app, ConfigFlags& f) {
         "beacon destination: broadcast or multicast address, host[:port] (repeatable)");
   opt(app, "--max-request-bytes", f.max_request_bytes, "largest HTTP request body (default 1MiB)");
   opt(app, "--max-sequences", f.max_sequences, "sequences in flight at once (default 8)");
+  opt(app, "--draft", f.draft, "speculative decoding with this draft model (coordinator; same vocabulary)");
+  app.add_flag("--lookup", f.lookup, "speculative decoding with prompt-lookup drafts (coordinator)");
+  opt(app, "--spec-k", f.spec_k, "most tokens drafted per pass (default 8; adapts to acceptance)");
   opt(app, "--request-timeout", f.request_timeout, "per HTTP request; 0 = none (default 10m)");
   opt(app, "--heartbeat-interval", f.heartbeat_interval, "heartbeat period on every link (default 1s)");
   opt(app, "--failure-timeout", f.failure_timeout, "a peer silent this long is declared gone (default 3s)");
@@ -151,6 +154,13 @@ void apply_flags(const ConfigFlags& f, NodeConfig& c) {
     if (*f.max_sequences < 1 || *f.max_sequences > 4096) throw ConfigError("--max-sequences: must be from 1 to 4096");
     c.limits.max_sequences = *f.max_sequences;
   }
+  if (f.draft && f.lookup && *f.lookup) throw ConfigError("--draft and --lookup: give only one");
+  if (f.draft) {
+    c.speculative.mode = "draft";
+    c.speculative.draft_model = *f.draft;
+  }
+  if (f.lookup && *f.lookup) c.speculative.mode = "lookup";
+  if (f.spec_k) c.speculative.max_draft = *f.spec_k;
   if (f.request_timeout) c.limits.request_timeout = parse_duration(*f.request_timeout, "--request-timeout");
   if (f.heartbeat_interval) c.heartbeat_interval = parse_duration(*f.heartbeat_interval, "--heartbeat-interval");
   if (f.failure_timeout) c.failure_timeout = parse_duration(*f.failure_timeout, "--failure-timeout");

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "engine/model.h"
+#include "engine/speculative.h"
 #include "engine/tokenizer.h"
 #include "node/capabilities.h"
 #include "node/config.h"
@@ -43,6 +44,7 @@ class Coordinator : public InferenceService {
   uint64_t submit(CompletionRequest req, std::function<bool(const TokenEvent&)> on_event) override;
   void cancel(uint64_t request_id) override;
   nlohmann::json cluster_info() const override;
+  void write_metrics(MetricsText& out) const override;
 
   uint16_t port() const;  // the peer listener's port
   // Blocks until the cluster serves with at least `nodes` stage nodes (coordinator
@@ -76,7 +78,10 @@ class Coordinator : public InferenceService {
   void apply_plan(const partition::Plan& p, const std::vector<std::string>& names, const partition::Cluster& cluster);
   void start_local_stage(const partition::Stage& s, int n_stages);
   void on_stage_output(int stage, StageRunner::Output&& out);
-  void on_token(uint64_t id, int32_t token);
+  void on_tokens(uint64_t id, const std::vector<int32_t>& tokens);
+  // Takes one sampled token (fed next at feed_pos); false when the request ended (r is gone).
+  bool take_token(Request& r, int32_t token, int32_t feed_pos);
+  void send_next(Request& r);  // the last token, with drafts when speculating
   void to_stage(int stage, transport::Message m);
   void start(Request& r);
   void finish(Request& r, const std::string& reason, const std::string& error = {});
@@ -119,6 +124,20 @@ class Coordinator : public InferenceService {
   std::optional<std::chrono::steady_clock::time_point> lost_at_;  // a stage node left; not yet recovered
   std::shared_ptr<const engine::Model> local_model_;  // this node's slice, kept while the plan gives it the same one
   engine::SliceSpec local_spec_{};
+  std::unique_ptr<engine::DraftModel> draft_;  // speculative.mode = draft
+  double spec_cost_ = 0.2;                     // a draft's cost relative to a pass (verify row + drafting)
+  std::map<std::pair<uint64_t, int>, std::chrono::steady_clock::time_point> sent_at_;  // (request, stage) -> Forward sent
+
+  // GET /metrics counters (guarded by mu_).
+  struct Counters {
+    uint64_t requests_done = 0, prompt_tokens = 0, generated = 0;
+    engine::SpecStats spec;
+    std::vector<double> stage_seconds;   // per stage: Forward sent -> its output back (compute + hops)
+    std::vector<uint64_t> stage_passes;
+    int running = 0, waiting = 0;
+    std::map<std::string, transport::Heartbeat> stage_reports;  // per node: its last heartbeat (this node's stage too)
+  };
+  Counters counters_;
 
   mutable std::mutex mu_;  // guards the event queue and the snapshot below
   std::condition_variable cv_;

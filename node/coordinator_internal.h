@@ -1,5 +1,6 @@
 // Coordinator internals shared by coordinator*.cpp.
 #pragma once
+#include "engine/speculative.h"
 #include "node/coordinator.h"
 #include "node/local_service_text.h"
 
@@ -25,6 +26,9 @@ struct Coordinator::Request {
   int32_t next_pos = 0;
   std::unique_ptr<engine::StreamDecoder> dec;
   std::unique_ptr<StopText> stop;  // releases text that cannot be the start of a stop string
+  std::unique_ptr<engine::DraftLength> draft_len;  // speculative decoding: k for the next pass
+  int pending_draft = 0;           // drafts in the Forward in flight
+  engine::SpecStats spec;
 };
 
 }  // namespace zen::node

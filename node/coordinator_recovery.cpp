@@ -29,6 +29,10 @@ void Coordinator::on_node_gone(const std::string& node, const std::string& reaso
   nodes_.erase(it);
   dirty_ = true;
   log_line(cfg_.name, "node " + node + " left: " + reason);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    counters_.stage_reports.erase(node);
+  }
   if (!was_stage) return;
   if (!lost_at_) lost_at_ = std::chrono::steady_clock::now();
   serving_ = false;

@@ -70,6 +70,9 @@ void Coordinator::to_stage(int stage, transport::Message m) {
 }
 
 void Coordinator::start(Request& r) {
+  r.pending_draft = 0;  // a Forward of an older plan is gone with it
+  if (cfg_.speculative.mode != "off" && !r.draft_len)
+    r.draft_len = std::make_unique<engine::DraftLength>(cfg_.speculative.max_draft, spec_cost_);
   // A resumed request rebuilds its KV caches from the prompt and the tokens sampled so far;
   // the last stage's sampler skips the random draws those tokens took.
   std::vector<int32_t> history = r.req.prompt;
@@ -95,6 +98,7 @@ void Coordinator::start(Request& r) {
     }
     f.last_chunk = b == history.size();
     f.want_logits = f.last_chunk;
+    if (f.last_chunk) sent_at_[{r.id, 0}] = std::chrono::steady_clock::now();
     to_stage(0, std::move(f));
   }
   r.next_pos = static_cast<int32_t>(history.size());
@@ -102,11 +106,30 @@ void Coordinator::start(Request& r) {
 }
 
 void Coordinator::on_stage_output(int stage, StageRunner::Output&& out) {
+  // Per-stage pass time: from the Forward's sending to its output (compute, queueing, hops).
+  auto timed = [&](uint64_t id) {
+    auto it = sent_at_.find({id, stage});
+    if (it == sent_at_.end()) return;
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second).count();
+    sent_at_.erase(it);
+    std::lock_guard<std::mutex> lk(mu_);
+    if (counters_.stage_seconds.size() <= static_cast<size_t>(stage)) {
+      counters_.stage_seconds.resize(static_cast<size_t>(stage) + 1, 0.0);
+      counters_.stage_passes.resize(static_cast<size_t>(stage) + 1, 0);
+    }
+    counters_.stage_seconds[static_cast<size_t>(stage)] += dt;
+    ++counters_.stage_passes[static_cast<size_t>(stage)];
+  };
   if (auto* f = std::get_if<transport::Forward>(&out)) {
+    timed(f->request_id);
     auto it = requests_.find(f->request_id);
-    if (it != requests_.end() && it->second->running) to_stage(stage + 1, std::move(*f));
+    if (it != requests_.end() && it->second->running) {
+      if (f->want_logits) sent_at_[{f->request_id, stage + 1}] = std::chrono::steady_clock::now();
+      to_stage(stage + 1, std::move(*f));
+    }
   } else if (auto* s = std::get_if<transport::SampledTokens>(&out)) {
-    if (!s->tokens.empty()) on_token(s->request_id, s->tokens.front());
+    timed(s->request_id);
+    on_tokens(s->request_id, s->tokens);
   } else if (auto* e = std::get_if<transport::Error>(&out)) {
     // "request <id>: reason" fails that request; anything else is logged.
     uint64_t id = 0;
@@ -117,30 +140,95 @@ void Coordinator::on_stage_output(int stage, StageRunner::Output&& out) {
   }
 }
 
-void Coordinator::on_token(uint64_t id, int32_t token) {
+void Coordinator::on_tokens(uint64_t id, const std::vector<int32_t>& tokens) {
   auto it = requests_.find(id);
-  if (it == requests_.end() || !it->second->running) return;  // cancelled, or waiting to resume
+  if (it == requests_.end() || !it->second->running || tokens.empty()) return;  // cancelled, or waiting to resume
   Request& r = *it->second;
+  if (r.pending_draft > 0) {
+    // The stages hold keys and values for every draft; the rejected ones are overwritten
+    // when the next Forward starts at the first of them.
+    const int k = r.pending_draft;
+    const int accepted = std::min<int>(k, static_cast<int>(tokens.size()) - 1);
+    r.next_pos -= k - accepted;
+    r.pending_draft = 0;
+    if (r.draft_len) r.draft_len->record(k, accepted);
+    const engine::SpecStats one{1, static_cast<uint64_t>(k), static_cast<uint64_t>(accepted), tokens.size()};
+    r.spec.add(one);
+    std::lock_guard<std::mutex> lk(mu_);
+    counters_.spec.add(one);
+  }
+  // Token i will be fed at next_pos - (n - 1) + i: the last one at next_pos.
+  const int32_t first_pos = r.next_pos - static_cast<int32_t>(tokens.size()) + 1;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (!take_token(r, tokens[i], first_pos + static_cast<int32_t>(i))) return;
+  send_next(r);
+}
+
+bool Coordinator::take_token(Request& r, int32_t token, int32_t feed_pos) {
   ++r.generated;
   r.tokens.push_back(token);
   const bool eog = tok_->is_eog(token) ||
                    std::find(r.req.stop_tokens.begin(), r.req.stop_tokens.end(), token) != r.req.stop_tokens.end();
-  if (eog) return finish(r, "stop");
+  if (eog) {
+    finish(r, "stop");
+    return false;
+  }
   TokenEvent ev;
   ev.token = token;
   ev.text = r.stop->push(r.dec->push(token));
   if (r.stop->stopped()) {
     if (!ev.text.empty()) r.on_event(ev);
-    return finish(r, "stop");
+    finish(r, "stop");
+    return false;
   }
-  if (!r.on_event(ev)) return finish(r, "cancelled");
-  if (r.generated >= r.req.max_tokens || r.next_pos + 1 >= n_ctx_) return finish(r, "length");
+  if (!r.on_event(ev)) {
+    finish(r, "cancelled");
+    return false;
+  }
+  if (r.generated >= r.req.max_tokens || feed_pos + 1 >= n_ctx_) {
+    finish(r, "length");
+    return false;
+  }
+  return true;
+}
+
+void Coordinator::send_next(Request& r) {
   transport::Forward f;
   f.request_id = r.id;
   f.seq_ids = {r.seq};
-  f.positions = {r.next_pos++};
-  f.tokens = {token};
+  f.positions = {r.next_pos};
+  f.tokens = {r.tokens.back()};
   f.want_logits = f.last_chunk = true;
+  // Speculate while few requests run: with many, the batch already fills every pass.
+  if (r.draft_len && requests_.size() <= 2) {
+    const int room = std::min(r.req.max_tokens - r.generated - 1, n_ctx_ - 2 - r.next_pos);
+    const int k = std::min(r.draft_len->next(), room);
+    if (k > 0) {
+      std::vector<int32_t> history = r.req.prompt;
+      history.insert(history.end(), r.tokens.begin(), r.tokens.end());
+      try {
+        if (draft_) {
+          // Greedy drafts: deterministic proposals, so the last stage's rejection rule keeps
+          // a sampled request's distribution exact without the draft's probabilities.
+          engine::Sampler greedy(engine::SamplerParams{0.0f});
+          f.draft = draft_->draft(static_cast<int32_t>(r.seq), history, k, greedy).tokens;
+        } else {
+          f.draft = engine::prompt_lookup(history, k);
+        }
+      } catch (const std::exception& e) {
+        log_line(cfg_.name, std::string("drafting failed: ") + e.what());
+        f.draft.clear();
+      }
+      for (size_t i = 0; i < f.draft.size(); ++i) {
+        f.seq_ids.push_back(r.seq);
+        f.positions.push_back(r.next_pos + 1 + static_cast<int32_t>(i));
+        f.tokens.push_back(f.draft[i]);
+      }
+      r.pending_draft = static_cast<int>(f.draft.size());
+    }
+  }
+  r.next_pos += static_cast<int32_t>(f.seq_ids.size());
+  sent_at_[{r.id, 0}] = std::chrono::steady_clock::now();
   to_stage(0, std::move(f));
 }
 
@@ -155,7 +243,16 @@ void Coordinator::finish(Request& r, const std::string& reason, const std::strin
   }
   ev.prompt_tokens = r.n_prompt;
   ev.completion_tokens = r.generated;
+  ev.speculative = r.spec;
   r.on_event(ev);
+  if (draft_) draft_->drop(static_cast<int32_t>(r.seq));
+  for (int s = 0; s < static_cast<int>(stage_nodes_.size()) + 1; ++s) sent_at_.erase({r.id, s});
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++counters_.requests_done;
+    counters_.prompt_tokens += static_cast<uint64_t>(r.n_prompt);
+    counters_.generated += static_cast<uint64_t>(r.generated);
+  }
   transport::ClearSequence c{r.id, {r.seq}};
   for (int s = 0; s < static_cast<int>(stage_nodes_.size()); ++s) to_stage(s, c);
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r.id), waiting_.end());

@@ -41,6 +41,11 @@ void StageRunner::clear(const transport::ClearSequence& c) {
   cv_.notify_one();
 }
 
+StageRunner::Stats StageRunner::stats() const {
+  std::lock_guard<std::mutex> lk(stats_mu_);
+  return stats_;
+}
+
 void StageRunner::loop() {
   std::vector<transport::Forward> batch;
   for (;;) {
@@ -83,6 +88,8 @@ void StageRunner::loop() {
             samplers_.erase(seq);
             live_.erase(seq);
           }
+          std::lock_guard<std::mutex> slk(stats_mu_);
+          stats_.kv_bytes = ctx_->kv_bytes();
         } else {
           auto& f = std::get<transport::Forward>(front);
           const size_t n = f.seq_ids.size();
@@ -147,7 +154,13 @@ void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
   if (rows.empty()) return;
   std::vector<float> out;
   try {
+    const auto t0 = std::chrono::steady_clock::now();
     ctx_->forward(rows, first ? nullptr : hidden.data(), out);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard<std::mutex> slk(stats_mu_);
+    stats_.busy_seconds += dt;
+    ++stats_.passes;
+    stats_.kv_bytes = ctx_->kv_bytes();
   } catch (const std::exception& e) {
     for (auto* f : ok)
       emit_(transport::Error{transport::ErrorCode::bad_request, "request " + std::to_string(f->request_id) + ": " + e.what()});

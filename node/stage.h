@@ -57,6 +57,12 @@ class StageRunner {
   void clear(const transport::ClearSequence& c);
   // The most Forward messages one batch has taken so far (statistics, tests).
   size_t max_batch_seqs() const { return max_batch_msgs_.load(); }
+  struct Stats {
+    size_t kv_bytes = 0;      // KV cache memory held
+    double busy_seconds = 0;  // time in forward passes
+    uint64_t passes = 0;      // batches run
+  };
+  Stats stats() const;
 
  private:
   struct SeqSampler {
@@ -78,6 +84,8 @@ class StageRunner {
   std::deque<std::variant<transport::Forward, transport::StartRequest, transport::ClearSequence>> queue_;
   bool stop_ = false;
   std::atomic<size_t> max_batch_msgs_{0};
+  mutable std::mutex stats_mu_;
+  Stats stats_;
   std::thread thread_;
 };
 

@@ -174,6 +174,25 @@ void Worker::serve(std::shared_ptr<transport::Link> link) {
   if (local_digest_) hello.model_digest = *local_digest_;
   send(hello);
   log_line(cfg_.name, "joined coordinator " + link->peer_address());
+  // A heartbeat per interval: the stage's load and KV cache for the coordinator's /metrics.
+  double last_busy = 0;
+  auto last_t = std::chrono::steady_clock::now();
+  while (closed_f.wait_for(cfg_.heartbeat_interval) == std::future_status::timeout) {
+    transport::Heartbeat hb;
+    const auto now = std::chrono::steady_clock::now();
+    hb.sent_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+    if (auto r = runner()) {
+      const StageRunner::Stats st = r->stats();
+      hb.kv_bytes = st.kv_bytes;
+      hb.busy_seconds = st.busy_seconds;
+      hb.passes = st.passes;
+      const double wall = std::chrono::duration<double>(now - last_t).count();
+      hb.busy = wall > 0 ? static_cast<float>(std::clamp((st.busy_seconds - last_busy) / wall, 0.0, 1.0)) : 0.0f;
+      last_busy = st.busy_seconds;
+    }
+    last_t = now;
+    send(hb);
+  }
   const std::string reason = closed_f.get();
   log_line(cfg_.name, "link to coordinator closed: " + reason);
   std::lock_guard<std::mutex> lk(mu_);
@@ -233,6 +252,7 @@ void Worker::on_plan(const transport::Plan& p) {
       spec_ = {static_cast<int>(mine->first_layer), static_cast<int>(mine->end_layer), i == 0, i + 1 == p.stages.size()};
     }
   plan_id_ = p.plan_id;
+  n_stages_ = static_cast<int>(p.stages.size());
   model_digest_ = p.model_digest;
   if (!mine) {  // not part of this plan: drop any old stage, stay connected as a spare
     set_runner(nullptr);
@@ -314,6 +334,7 @@ void Worker::load_stage(const fs::path& file, bool whole_model) {
     so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     so.context.n_ctx = static_cast<int>(std::min<int64_t>(model->hp().n_ctx_train, 4096));
     so.context.max_seqs = std::max(1, cfg_.limits.max_sequences);
+    so.n_stages = n_stages_;  // streams split into a group per stage
     so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32
                     : cfg_.activation_type == ActivationType::f16 ? transport::DType::f16
                                                                   : transport::DType::bf16;

@@ -54,6 +54,7 @@ class Worker {
   std::optional<Digest> local_digest_;  // of cfg_.model, when the worker has one
   // The plan in force and this node's part of it.
   uint64_t plan_id_ = 0;
+  int n_stages_ = 1;  // stages in the current plan
   Digest model_digest_;
   SliceSpecFile spec_;
   std::shared_ptr<StageRunner> runner_;  // guarded by mu_; replaced only on the control thread

@@ -181,7 +181,7 @@ Message read_body(wire::Envelope::Body::Reader body, const DecodeLimits& lim) {
     }
     case W::HEARTBEAT: {
       auto r = body.getHeartbeat();
-      return Heartbeat{r.getSentNs(), r.getBusy()};
+      return Heartbeat{r.getSentNs(), r.getBusy(), r.getKvBytes(), r.getBusySeconds(), r.getPasses()};
     }
     case W::PING: {
       auto r = body.getPing();

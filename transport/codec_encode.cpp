@@ -124,6 +124,9 @@ struct Writer {
     auto b = body.initHeartbeat();
     b.setSentNs(m.sent_ns);
     b.setBusy(m.busy);
+    b.setKvBytes(m.kv_bytes);
+    b.setBusySeconds(m.busy_seconds);
+    b.setPasses(m.passes);
   }
   void operator()(const Ping& m) {
     auto b = body.initPing();

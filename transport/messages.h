@@ -120,9 +120,13 @@ struct WeightChunk {
   bool operator==(const WeightChunk&) const = default;
 };
 
+// A worker's periodic report on its stage (every heartbeat.interval).
 struct Heartbeat {
   uint64_t sent_ns = 0;  // sender's steady clock
-  float busy = 0;        // 0..1
+  float busy = 0;        // 0..1 since the last heartbeat
+  uint64_t kv_bytes = 0;      // KV cache memory held by the stage
+  double busy_seconds = 0;    // compute time so far
+  uint64_t passes = 0;        // batches so far
   bool operator==(const Heartbeat&) const = default;
 };
 

@@ -29,7 +29,7 @@ std::vector<Message> all_messages() {
   WeightRequest wreq{{0xab, 0xcd}, 4096};
   WeightChunk chunk{{0xab, 0xcd}, 4096, 10000, std::vector<std::byte>(100, std::byte{0x5a})};
   return {hello,          plan,           start,        fwd,       first,       spec,
-          sampled,        clear,          wreq,         chunk,     Heartbeat{123456789, 0.5f},
+          sampled,        clear,          wreq,         chunk,     Heartbeat{123456789, 0.5f, 1 << 20, 2.5, 77},
           Ping{1, 2},     Pong{1, 2, 3},  Error{ErrorCode::overloaded, "busy"}, Goodbye{"shutting down"},
           StageReady{42, false, "not enough memory"}};
 }

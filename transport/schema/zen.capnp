@@ -107,7 +107,10 @@ struct WeightChunk {
 
 struct Heartbeat {
   sentNs @0 :UInt64;
-  busy @1 :Float32;            # 0..1 compute utilisation
+  busy @1 :Float32;            # 0..1 compute utilisation since the last heartbeat
+  kvBytes @2 :UInt64;          # KV cache memory held by the sender's stage
+  busySeconds @3 :Float64;     # the stage's compute time so far
+  passes @4 :UInt64;           # the stage's batches so far
 }
 
 struct Ping {
