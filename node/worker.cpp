@@ -252,6 +252,7 @@ void Worker::on_plan(const transport::Plan& p) {
       spec_ = {static_cast<int>(mine->first_layer), static_cast<int>(mine->end_layer), i == 0, i + 1 == p.stages.size()};
     }
   plan_id_ = p.plan_id;
+  want_digest_.clear();  // a transfer for an older plan is dropped (its late chunks are ignored)
   n_stages_ = static_cast<int>(p.stages.size());
   model_digest_ = p.model_digest;
   if (!mine) {  // not part of this plan: drop any old stage, stay connected as a spare
@@ -295,7 +296,9 @@ void Worker::on_weight_chunk(const transport::WeightChunk& c) {
   if (c.slice_digest != want_digest_) return;  // a stale transfer
   {
     std::ofstream out(part_path_, std::ios::binary | std::ios::app);
-    if (static_cast<uint64_t>(out.tellp()) != c.offset) throw std::runtime_error("slice transfer out of order");
+    // Not where the file ends: a chunk of an older request for the same slice (a re-plan asked
+    // again) that the current stream also carries, or one ahead of what was asked for.
+    if (static_cast<uint64_t>(out.tellp()) != c.offset) return;
     out.write(reinterpret_cast<const char*>(c.bytes.data()), static_cast<std::streamsize>(c.bytes.size()));
     if (!out) throw std::runtime_error("cannot write " + part_path_.string() + " (disk full?)");
   }
