@@ -3,7 +3,8 @@
 // over the nodes left and, once each stage of the new plan is loaded, every request resumes:
 // its KV caches are rebuilt from its prompt and the tokens sampled so far, and its sampler
 // continues where it was (start() sends both). A node that joins is planned in when the
-// requests in flight finish, or after kAdmitWait at the latest (they then resume the same way).
+// requests in flight finish, or once it has stayed connected for heartbeat.failure_timeout (a
+// node that flaps does not move requests back and forth); they then resume the same way.
 #include <algorithm>
 
 #include "node/coordinator.h"
@@ -13,10 +14,6 @@
 namespace zen::node {
 
 namespace {
-// How long a joining node waits for the requests in flight to finish before the plan is
-// improved under them (each one then pauses for the new stages to load and its KV to rebuild).
-constexpr auto kAdmitWait = std::chrono::seconds(2);
-
 std::string ms_since(std::chrono::steady_clock::time_point t) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
   return std::to_string(ms) + " ms";
@@ -44,10 +41,12 @@ void Coordinator::on_node_gone(const std::string& node, const std::string& reaso
 void Coordinator::on_node_joined(const std::string& node) {
   if (requests_.empty() || !serving_) return replan();
   if (replan_pending_) return;
+  // Under the requests in flight the plan is improved once the newcomer has proven stable for a
+  // failure timeout (each request then pauses for the new stages to load and its KV to rebuild).
   replan_pending_ = true;
-  replan_due_ = std::chrono::steady_clock::now() + kAdmitWait;
+  replan_due_ = std::chrono::steady_clock::now() + cfg_.failure_timeout;
   log_line(cfg_.name, "node " + node + " is planned in when the " + std::to_string(requests_.size()) +
-                          " requests in flight finish (at most " + std::to_string(kAdmitWait.count()) + " s)");
+                          " requests in flight finish (at most " + format_duration(cfg_.failure_timeout) + ")");
 }
 
 void Coordinator::suspend_all() {

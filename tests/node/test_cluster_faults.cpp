@@ -5,8 +5,8 @@
 // (seeded sampled requests too).
 // A stall shorter than the timeout changes nothing; a longer one (a partition) is a node
 // lost, then one that rejoins and is planned in again. A restarted coordinator gets its
-// workers back. A model that no longer fits fails requests clearly and serves again when
-// the node returns.
+// workers back; one that joins under load is planned in under the running requests. A model
+// that no longer fits fails requests clearly and serves again when the node returns.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -209,6 +209,63 @@ TEST_F(ClusterFaults, CoordinatorRestartGetsItsWorkersBack) {
   std::printf("[ recovery ] coordinator restarted: serving with both workers %ld ms after the kill\n", ms_since(restarted));
   EXPECT_EQ(cluster_->complete(kPrompts[2], kTokens), expected_[2]);
   for (int i = 0; i < 2; ++i) EXPECT_EQ(count(cluster_->worker(i).read_log(), "joined coordinator"), 2);
+}
+
+// A node that joins while requests run is planned in one failure timeout later, under them:
+// they pause, resume on the new plan and finish with undisturbed text. Three workers, split
+// 2,2,1: after w1 is killed, coord, w2 and w3 carry the split; w3 is held nearly still by
+// stops (each shorter than the failure timeout) so the eight requests still run then.
+TEST(ClusterAdmission, NodeJoiningUnderLoadIsPlannedInWithoutDroppingRequests) {
+  ZEN_REQUIRE_TESTDATA();
+  const std::string model = (testdata_dir() / "models" / "stories260K.gguf").string();
+  constexpr int n = 240;
+  std::vector<std::string> expected;
+  for (const auto& p : kPrompts) expected.push_back(single_node_text(model, p, n));
+  const fs::path dir = temp_dir("admission");
+  LocalCluster c(model, 3, "2,2,1", dir, {}, true, kHeartbeat);
+  auto w1_has_stage = [&] {
+    const auto cluster = c.cluster();
+    if (!cluster.is_object() || !cluster.value("serving", false)) return false;
+    for (const auto& node : cluster["nodes"])
+      if (node["name"] == "w1" && node["stage"].is_object() && node["state"] == "ready") return true;
+    return false;
+  };
+  ASSERT_TRUE(eventually(w1_has_stage)) << c.logs();  // all three joined: the split is coord, w1, w2
+  c.worker(0).kill(SIGKILL);
+  ASSERT_TRUE(eventually([&] { return c.coordinator().read_log().find("node w1 left") != std::string::npos; }));
+  ASSERT_TRUE(c.wait_serving(3)) << c.logs();
+  std::vector<Stream> streams(kPrompts.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < kPrompts.size(); ++i) threads.emplace_back([&, i] { c.stream(kPrompts[i], n, streams[i]); });
+  EXPECT_TRUE(eventually(
+      [&] {
+        for (auto& s : streams)
+          if (s.chunks < 3) return false;
+        return true;
+      },
+      std::chrono::milliseconds(20000), std::chrono::milliseconds(1)));
+  std::atomic<bool> hold{true};
+  std::thread holder([&] {
+    while (hold) {
+      c.worker(2).signal(SIGSTOP);
+      std::this_thread::sleep_for(std::chrono::milliseconds(450));
+      c.worker(2).signal(SIGCONT);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  c.start_worker(0);
+  const bool admitted = eventually([&] { return c.coordinator().read_log().find("improving the plan with") != std::string::npos; });
+  hold = false;
+  holder.join();
+  c.worker(2).signal(SIGCONT);
+  for (auto& t : threads) t.join();
+  const std::string log = c.coordinator().read_log();
+  EXPECT_TRUE(admitted) << c.logs();
+  EXPECT_NE(log.find("improving the plan with 8 requests in flight"), std::string::npos) << c.logs();
+  EXPECT_EQ(count(log, "left"), 1) << "the held node was declared gone:\n" << c.logs();
+  for (size_t i = 0; i < streams.size(); ++i) EXPECT_EQ(streams[i].text, expected[i]) << "request " << i;
+  EXPECT_TRUE(w1_has_stage()) << c.cluster().dump();  // planned in again
+  remove_later(dir);
 }
 
 // ~38 MB of F32 weights; every node may use 52 MiB: three nodes hold it, two do not.
