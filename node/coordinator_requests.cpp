@@ -8,7 +8,10 @@
 namespace zen::node {
 
 namespace {
-constexpr size_t kPromptChunk = 512;  // rows per prompt batch, as the single-node engine uses
+// Rows per prompt message. A stage batches a chunk with the decode rows of the other streams,
+// so a long prompt is read in pieces between their tokens instead of freezing them for its
+// whole length (128 rows still keep the tile kernels at full speed).
+constexpr size_t kPromptChunk = 128;
 }
 
 uint64_t Coordinator::submit(CompletionRequest req, std::function<bool(const TokenEvent&)> on_event) {
