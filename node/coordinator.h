@@ -122,6 +122,7 @@ class Coordinator : public InferenceService {
   bool served_ = false;   // has served at least once (layer_split then yields to the nodes left)
   std::string unfit_;     // why the model does not fit the nodes present; "" when it does
   std::optional<std::chrono::steady_clock::time_point> lost_at_;  // a stage node left; not yet recovered
+  std::chrono::steady_clock::time_point planned_at_;              // the current plan was sent
   std::shared_ptr<const engine::Model> local_model_;  // this node's slice, kept while the plan gives it the same one
   engine::SliceSpec local_spec_{};
   std::unique_ptr<engine::DraftModel> draft_;  // speculative.mode = draft

@@ -37,6 +37,22 @@ void Coordinator::replan() {
     names.push_back(name);
     cluster.devices.push_back(make_device(name, n->hello.ram_bytes, n->hello.kernel_gbps, static_cast<int>(n->hello.threads)));
   }
+  // Links: each worker's measured round trip (half of it one way) and probed bandwidth to this
+  // node; unmeasured ones get LAN-like guesses. Worker-to-worker hops are relayed here.
+  const size_t nd = cluster.devices.size();
+  cluster.links.assign(nd, std::vector<partition::Link>(nd));
+  for (size_t i = 1; i < nd; ++i) {
+    const transport::LinkStats st = nodes_.at(names[i])->link->stats();
+    partition::Link l;
+    l.latency_s = st.rtt_us_smoothed > 0 ? st.rtt_us_smoothed / 2e6 : 0.5e-3;
+    l.bandwidth_bytes_s = st.bandwidth_bytes_s > 0 ? st.bandwidth_bytes_s : 100e6;
+    cluster.links[0][i] = cluster.links[i][0] = l;
+  }
+  for (size_t i = 1; i < nd; ++i)
+    for (size_t j = 1; j < nd; ++j)
+      if (i != j)
+        cluster.links[i][j] = {cluster.links[0][i].latency_s + cluster.links[0][j].latency_s,
+                               std::min(cluster.links[0][i].bandwidth_bytes_s, cluster.links[0][j].bandwidth_bytes_s), 0};
   partition::PlanOptions opts;
   opts.kv_tokens = static_cast<uint64_t>(n_ctx_);
   opts.n_streams = std::max(1, cfg_.limits.max_sequences);
@@ -120,6 +136,7 @@ void Coordinator::apply_plan(const partition::Plan& p, const std::vector<std::st
     }
   }
   log_line(cfg_.name, "plan " + std::to_string(plan_.plan_id) + ":\n" + partition::describe(p, cluster));
+  planned_at_ = std::chrono::steady_clock::now();
   for (auto& [name, n] : nodes_) send_wait(*n->link, plan_);
   if (local_stage_ >= 0) {
     start_local_stage(p.stages[static_cast<size_t>(local_stage_)], static_cast<int>(p.stages.size()));
@@ -235,6 +252,7 @@ void Coordinator::refresh_snapshot() {
                      {"threads", n->hello.threads}, {"memory_budget", n->hello.ram_bytes},
                      {"cpu_features", n->hello.cpu_features}, {"kernel_gbps", n->hello.kernel_gbps},
                      {"has_model", n->hello.model_digest == digest_}, {"rtt_us", st.rtt_us_smoothed},
+                     {"bandwidth_bytes_s", st.bandwidth_bytes_s},
                      {"bytes_sent", st.bytes_sent}, {"bytes_received", st.bytes_received}});
     if (n->stage >= 0 && n->ready) ++ready;
   }

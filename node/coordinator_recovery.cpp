@@ -62,13 +62,14 @@ void Coordinator::start_waiting() {
   size_t resumed = 0;
   for (uint64_t id : waiting_)
     if (auto it = requests_.find(id); it != requests_.end() && !it->second->tokens.empty()) ++resumed;
+  const std::string loaded = " (its stages loaded in " + ms_since(planned_at_) + ")";
   if (lost_at_) {
     log_line(cfg_.name, "recovered: plan " + std::to_string(plan_.plan_id) + " serving " + ms_since(*lost_at_) +
-                            " after a stage node was lost; resuming " + std::to_string(resumed) + " of " +
+                            " after a stage node was lost" + loaded + "; resuming " + std::to_string(resumed) + " of " +
                             std::to_string(waiting_.size()) + " waiting requests");
     lost_at_.reset();
   } else if (resumed) {
-    log_line(cfg_.name, "resuming " + std::to_string(resumed) + " requests on plan " + std::to_string(plan_.plan_id));
+    log_line(cfg_.name, "resuming " + std::to_string(resumed) + " requests on plan " + std::to_string(plan_.plan_id) + loaded);
   }
   while (serving_ && !waiting_.empty()) {
     const uint64_t id = waiting_.front();
