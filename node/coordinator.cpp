@@ -224,6 +224,8 @@ void Coordinator::on_hello(const std::shared_ptr<transport::Link>& l, const tran
   n->name = name;
   n->link = l;
   n->hello = hello;
+  // Link bandwidth for the planner: a 1 MiB probe (its round trip less the plain RTT).
+  n->link->probe_bandwidth(size_t{1} << 20);
   nodes_[name] = std::move(n);
   dirty_ = true;
   log_line(cfg_.name, "node " + name + " joined from " + l->peer_address() + " (" + hello.cpu_features +

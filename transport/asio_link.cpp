@@ -122,7 +122,17 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
     s.sends_refused = sends_refused_;
     s.rtt_us = rtt_us_;
     s.rtt_us_smoothed = rtt_us_smoothed_;
+    s.bandwidth_bytes_s = bandwidth_;
     return s;
+  }
+  void probe_bandwidth(size_t bytes) override {
+    // Within one frame, with room for the envelope.
+    if (opts_.max_frame_bytes > 8192) bytes = std::min(bytes, opts_.max_frame_bytes - 8192);
+    asio::post(socket_.get_executor(), [self = shared_from_this(), bytes] {  // ping_nonce_ lives on the io thread
+      if (self->closed_ || self->closing_) return;
+      self->probe_bytes_ = bytes;
+      self->enqueue(Ping{kProbeBit | ++self->ping_nonce_, now_ns(), std::vector<std::byte>(bytes, std::byte{0x5a})}, false, false);
+    });
   }
   bool is_open() const override { return !closed_ && !closing_; }
   const PublicKey& peer_key() const override { return peer_; }
@@ -301,7 +311,13 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
       enqueue(Pong{ping->nonce, ping->sent_ns, now_ns()}, false, false);
     } else if (auto* pong = std::get_if<Pong>(&m)) {
       uint64_t now = now_ns();
-      if (pong->ping_sent_ns <= now) {
+      if ((pong->nonce & kProbeBit) && pong->ping_sent_ns <= now) {
+        // The padding's transfer time: the round trip less what an empty ping takes (at least a
+        // tenth of it, should the smoothed RTT be stale).
+        const double rt = static_cast<double>(now - pong->ping_sent_ns) / 1e9;
+        const double t = std::max(rt - rtt_us_smoothed_.load() / 1e6, rt / 10);
+        if (t > 0) bandwidth_ = static_cast<double>(probe_bytes_.load()) / t;
+      } else if (pong->ping_sent_ns <= now) {
         rtt_us_ = static_cast<double>(now - pong->ping_sent_ns) / 1000.0;
         double s = rtt_us_smoothed_;
         rtt_us_smoothed_ = s == 0 ? rtt_us_.load() : s + (rtt_us_ - s) / 8;
@@ -387,6 +403,9 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
   std::atomic<uint64_t> bytes_sent_{0}, bytes_received_{0}, messages_sent_{0}, messages_received_{0};
   std::atomic<uint64_t> queued_bytes_atomic_{0}, sends_refused_{0};
   std::atomic<double> rtt_us_{0}, rtt_us_smoothed_{0};
+  std::atomic<double> bandwidth_{0};
+  std::atomic<size_t> probe_bytes_{0};
+  static constexpr uint64_t kProbeBit = uint64_t{1} << 63;  // in a Ping nonce: a bandwidth probe
 };
 
 }  // namespace

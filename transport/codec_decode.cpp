@@ -185,7 +185,11 @@ Message read_body(wire::Envelope::Body::Reader body, const DecodeLimits& lim) {
     }
     case W::PING: {
       auto r = body.getPing();
-      return Ping{r.getNonce(), r.getSentNs()};
+      Ping m{r.getNonce(), r.getSentNs(), {}};
+      auto pad = r.getPadding();
+      m.padding.resize(pad.size());
+      if (pad.size()) std::memcpy(m.padding.data(), pad.begin(), pad.size());
+      return m;
     }
     case W::PONG: {
       auto r = body.getPong();

@@ -132,6 +132,7 @@ struct Writer {
     auto b = body.initPing();
     b.setNonce(m.nonce);
     b.setSentNs(m.sent_ns);
+    if (!m.padding.empty()) b.setPadding(as_data(m.padding.data(), m.padding.size()));
   }
   void operator()(const Pong& m) {
     auto b = body.initPong();

@@ -29,6 +29,7 @@ struct LinkStats {
   uint64_t sends_refused = 0;   // queue_full results
   double rtt_us = 0;            // last keepalive round trip, 0 before the first
   double rtt_us_smoothed = 0;   // EWMA (1/8) of rtt_us
+  double bandwidth_bytes_s = 0; // from the last probe_bandwidth(), 0 before one completes
 };
 
 struct LinkHandlers {
@@ -76,6 +77,9 @@ class Link {
   // The peer's static key, proven in the handshake.
   virtual const PublicKey& peer_key() const = 0;
   virtual std::string peer_address() const = 0;
+  // Sends a Ping carrying `bytes` of padding; when its Pong returns, stats().bandwidth_bytes_s
+  // becomes bytes / (round trip - smoothed RTT). Links that cannot measure ignore it.
+  virtual void probe_bandwidth(size_t bytes) { (void)bytes; }
 };
 
 }  // namespace zen::transport

@@ -135,6 +135,7 @@ struct Heartbeat {
 struct Ping {
   uint64_t nonce = 0;
   uint64_t sent_ns = 0;
+  std::vector<std::byte> padding;  // a bandwidth probe's payload (the Pong does not echo it)
   bool operator==(const Ping&) const = default;
 };
 

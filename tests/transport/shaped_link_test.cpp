@@ -88,3 +88,34 @@ TEST(ShapedLink, ShapeForAnotherPeerDoesNotApply) {
 
 }  // namespace
 }  // namespace zen::transport::testing
+
+namespace zen::transport::testing {
+namespace {
+
+// probe_bandwidth() measures what a shaped link lets through, and far more on a plain one.
+double probe(Server& srv, LinkOptions opts, size_t bytes) {
+  IoThread io;
+  Credentials c{generate_keypair(), srv.creds.cluster_secret, {}};
+  auto link = connect_blocking(io.context(), "127.0.0.1", srv.port(), c, opts);
+  link->start({[](Message&&) {}, [](const std::string&) {}});
+  EXPECT_EQ(link->stats().bandwidth_bytes_s, 0.0) << "nothing measured yet";
+  link->probe_bandwidth(bytes);
+  const auto end = Clock::now() + std::chrono::seconds(10);
+  while (link->stats().bandwidth_bytes_s == 0 && Clock::now() < end) std::this_thread::sleep_for(5ms);
+  const double bw = link->stats().bandwidth_bytes_s;
+  link->close("done");
+  return bw;
+}
+
+TEST(ShapedLink, BandwidthProbeMeasuresTheShapedRate) {
+  Server srv(generate_cluster_secret());
+  LinkOptions o = fast_options();
+  o.bench_shapes.push_back({std::nullopt, LinkShape{0.005, 4e6, 0, 1}});
+  const double shaped = probe(srv, o, size_t{512} << 10);
+  EXPECT_NEAR(shaped, 4e6, 0.25 * 4e6);
+  const double plain = probe(srv, fast_options(), size_t{512} << 10);
+  EXPECT_GT(plain, 5 * 4e6);
+}
+
+}  // namespace
+}  // namespace zen::transport::testing

@@ -116,6 +116,7 @@ struct Heartbeat {
 struct Ping {
   nonce @0 :UInt64;
   sentNs @1 :UInt64;
+  padding @2 :Data;            # bandwidth probe: bytes that only take time to send (the Pong is small)
 }
 
 struct Pong {
