@@ -91,7 +91,7 @@ class ClusterFaults : public ::testing::Test {
     std::string state;
     for (auto& s : streams) {
       done += s.done ? 1 : 0;
-      state += " " + std::to_string(s.chunks) + (s.done ? " done" : "");
+      state.append(" ").append(std::to_string(s.chunks)).append(s.done ? " done" : "");  // (GCC 12 -Wrestrict on " " + string)
     }
     disturb();
     EXPECT_EQ(done, 0) << "requests finished before the fault (chunks:" << state << "): generation too fast to test";
@@ -215,6 +215,8 @@ TEST_F(ClusterFaults, CoordinatorRestartGetsItsWorkersBack) {
 // they pause, resume on the new plan and finish with undisturbed text. Three workers, split
 // 2,2,1: after w1 is killed, coord, w2 and w3 carry the split; w3 is held nearly still by
 // stops (each shorter than the failure timeout) so the eight requests still run then.
+void admission_run(const std::string& model, const fs::path& dir, const std::vector<std::string>& expected, int n);
+
 TEST(ClusterAdmission, NodeJoiningUnderLoadIsPlannedInWithoutDroppingRequests) {
   ZEN_REQUIRE_TESTDATA();
   const std::string model = (testdata_dir() / "models" / "stories260K.gguf").string();
@@ -222,6 +224,11 @@ TEST(ClusterAdmission, NodeJoiningUnderLoadIsPlannedInWithoutDroppingRequests) {
   std::vector<std::string> expected;
   for (const auto& p : kPrompts) expected.push_back(single_node_text(model, p, n));
   const fs::path dir = temp_dir("admission");
+  admission_run(model, dir, expected, n);  // the nodes stop before their folder goes
+  remove_later(dir);
+}
+
+void admission_run(const std::string& model, const fs::path& dir, const std::vector<std::string>& expected, int n) {
   LocalCluster c(model, 3, "2,2,1", dir, {}, true, kHeartbeat);
   auto w1_has_stage = [&] {
     const auto cluster = c.cluster();
@@ -265,7 +272,6 @@ TEST(ClusterAdmission, NodeJoiningUnderLoadIsPlannedInWithoutDroppingRequests) {
   EXPECT_EQ(count(log, "left"), 1) << "the held node was declared gone:\n" << c.logs();
   for (size_t i = 0; i < streams.size(); ++i) EXPECT_EQ(streams[i].text, expected[i]) << "request " << i;
   EXPECT_TRUE(w1_has_stage()) << c.cluster().dump();  // planned in again
-  remove_later(dir);
 }
 
 // ~38 MB of F32 weights; every node may use 52 MiB: three nodes hold it, two do not.
@@ -275,23 +281,25 @@ TEST(ClusterFit, ModelThatNoLongerFitsFailsClearlyThenServesAgain) {
   const std::string expect = single_node_text(model, "a b c", 8);
   std::vector<std::string> args = kHeartbeat;
   args.insert(args.end(), {"--memory", "52MiB", "--max-sequences", "1"});
-  LocalCluster c(model, 2, "", dir, {}, true, args);
-  ASSERT_TRUE(c.wait_serving(3)) << c.logs();
-  EXPECT_EQ(c.complete("a b c", 8), expect) << c.logs();
-  // In flight when a stage goes: a clear error.
-  Stream s;
-  std::thread t([&] { c.stream("a b c", 200, s); });
-  ASSERT_TRUE(eventually([&] { return s.chunks > 0 || s.done; }));
-  c.worker(1).kill(SIGKILL);
-  t.join();
-  EXPECT_NE(s.text.find("does not fit"), std::string::npos) << s.text;
-  // New requests too, at once.
-  EXPECT_NE(c.complete("a b c", 8).find("does not fit"), std::string::npos);
-  EXPECT_TRUE(c.cluster().contains("does_not_fit"));
-  // The node returns: the cluster serves again.
-  c.start_worker(1);
-  ASSERT_TRUE(c.wait_serving(3)) << c.logs();
-  EXPECT_EQ(c.complete("a b c", 8), expect) << c.logs();
+  {  // the nodes stop before their folder goes
+    LocalCluster c(model, 2, "", dir, {}, true, args);
+    ASSERT_TRUE(c.wait_serving(3)) << c.logs();
+    EXPECT_EQ(c.complete("a b c", 8), expect) << c.logs();
+    // In flight when a stage goes: a clear error.
+    Stream s;
+    std::thread t([&] { c.stream("a b c", 200, s); });
+    ASSERT_TRUE(eventually([&] { return s.chunks > 0 || s.done; }));
+    c.worker(1).kill(SIGKILL);
+    t.join();
+    EXPECT_NE(s.text.find("does not fit"), std::string::npos) << s.text;
+    // New requests too, at once.
+    EXPECT_NE(c.complete("a b c", 8).find("does not fit"), std::string::npos);
+    EXPECT_TRUE(c.cluster().contains("does_not_fit"));
+    // The node returns: the cluster serves again.
+    c.start_worker(1);
+    ASSERT_TRUE(c.wait_serving(3)) << c.logs();
+    EXPECT_EQ(c.complete("a b c", 8), expect) << c.logs();
+  }
   remove_later(dir);
 }
 
