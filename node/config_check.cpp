@@ -146,6 +146,7 @@ std::string describe(const NodeConfig& c) {
     add("api_keys", std::to_string(c.api_keys.size()));
     add("max_body", format_size(c.limits.max_request_bytes));
     add("request_timeout", c.limits.request_timeout.count() == 0 ? "none" : format_duration(c.limits.request_timeout));
+    add("step_timeout", c.limits.step_timeout.count() == 0 ? "none" : format_duration(c.limits.step_timeout));
   }
   add("max_sequences", std::to_string(c.limits.max_sequences));
   if (c.speculative.mode != "off")

@@ -54,6 +54,7 @@ void add_config_flags(CLI::App& app, ConfigFlags& f) {
   app.add_flag("--lookup", f.lookup, "speculative decoding with prompt-lookup drafts (coordinator)");
   opt(app, "--spec-k", f.spec_k, "most tokens drafted per pass (default 8; adapts to acceptance)");
   opt(app, "--request-timeout", f.request_timeout, "per HTTP request; 0 = none (default 10m)");
+  opt(app, "--step-timeout", f.step_timeout, "a request whose stages answer nothing this long is re-read; 0 = never (default 2m)");
   opt(app, "--heartbeat-interval", f.heartbeat_interval, "heartbeat period on every link (default 1s)");
   opt(app, "--failure-timeout", f.failure_timeout, "a peer silent this long is declared gone (default 3s)");
   // Benchmarks only (zen sim --run): not in --help.
@@ -162,6 +163,7 @@ void apply_flags(const ConfigFlags& f, NodeConfig& c) {
   if (f.lookup && *f.lookup) c.speculative.mode = "lookup";
   if (f.spec_k) c.speculative.max_draft = *f.spec_k;
   if (f.request_timeout) c.limits.request_timeout = parse_duration(*f.request_timeout, "--request-timeout");
+  if (f.step_timeout) c.limits.step_timeout = parse_duration(*f.step_timeout, "--step-timeout");
   if (f.heartbeat_interval) c.heartbeat_interval = parse_duration(*f.heartbeat_interval, "--heartbeat-interval");
   if (f.failure_timeout) c.failure_timeout = parse_duration(*f.failure_timeout, "--failure-timeout");
   if (!f.bench_shapes.empty()) {

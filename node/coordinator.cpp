@@ -146,8 +146,24 @@ void Coordinator::loop() {
     {
       std::unique_lock<std::mutex> lk(mu_);
       auto ready = [&] { return stop_ || !events_.empty(); };
-      if (replan_due_) replan_now = !cv_.wait_until(lk, *replan_due_, ready);  // replan_due_: loop thread only
-      else cv_.wait(lk, ready);
+      // Wake for a due re-plan, and a few times per step_timeout to look for stalled requests.
+      auto until = std::chrono::steady_clock::time_point::max();
+      if (replan_due_) until = *replan_due_;  // replan_due_: loop thread only
+      if (cfg_.limits.step_timeout.count() > 0 && !requests_.empty()) until = std::min(until, next_stall_check_);
+      bool timed_out = false;
+      if (until == std::chrono::steady_clock::time_point::max()) cv_.wait(lk, ready);
+      else timed_out = !cv_.wait_until(lk, until, ready);
+      replan_now = timed_out && replan_due_ && std::chrono::steady_clock::now() >= *replan_due_;
+      if (timed_out) {
+        lk.unlock();
+        try {
+          check_stalls();
+        } catch (const std::exception& ex) {
+          log_line(cfg_.name, std::string("error: ") + ex.what());
+        }
+        if (!replan_now) continue;
+        lk.lock();
+      }
       if (!replan_now) {
         if (events_.empty()) return;  // stop_ and drained
         e = std::move(events_.front());

@@ -82,6 +82,7 @@ class Coordinator : public InferenceService {
   // Takes one sampled token (fed next at feed_pos); false when the request ended (r is gone).
   bool take_token(Request& r, int32_t token, int32_t feed_pos);
   void send_next(Request& r);  // the last token, with drafts when speculating
+  void check_stalls();         // limits.step_timeout: re-read or fail requests that lost a message
   void to_stage(int stage, transport::Message m);
   void start(Request& r);
   void finish(Request& r, const std::string& reason, const std::string& error = {});
@@ -127,7 +128,8 @@ class Coordinator : public InferenceService {
   engine::SliceSpec local_spec_{};
   std::unique_ptr<engine::DraftModel> draft_;  // speculative.mode = draft
   double spec_cost_ = 0.2;                     // a draft's cost relative to a pass (verify row + drafting)
-  std::map<std::pair<uint64_t, int>, std::chrono::steady_clock::time_point> sent_at_;  // (request, stage) -> Forward sent
+  std::map<std::pair<uint64_t, int>, std::chrono::steady_clock::time_point> sent_at_;
+  std::chrono::steady_clock::time_point next_stall_check_{};  // (request, stage) -> Forward sent
 
   // GET /metrics counters (guarded by mu_).
   struct Counters {

@@ -1,5 +1,6 @@
 // Coordinator internals shared by coordinator*.cpp.
 #pragma once
+#include <chrono>
 #include "engine/speculative.h"
 #include "node/coordinator.h"
 #include "node/local_service_text.h"
@@ -29,6 +30,8 @@ struct Coordinator::Request {
   std::unique_ptr<engine::DraftLength> draft_len;  // speculative decoding: k for the next pass
   int pending_draft = 0;           // drafts in the Forward in flight
   engine::SpecStats spec;
+  std::chrono::steady_clock::time_point progress_at;  // the last output of a stage for it
+  int retries = 0;                  // re-reads after a stall (lost message)
 };
 
 }  // namespace zen::node

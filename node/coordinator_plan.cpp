@@ -53,22 +53,6 @@ void Coordinator::replan() {
       if (i != j)
         cluster.links[i][j] = {cluster.links[0][i].latency_s + cluster.links[0][j].latency_s,
                                std::min(cluster.links[0][i].bandwidth_bytes_s, cluster.links[0][j].bandwidth_bytes_s), 0};
-  // Links: each worker's measured round trip (half of it one way) and probed bandwidth to this
-  // node; unmeasured ones get LAN-like guesses. Worker-to-worker hops are relayed here.
-  const size_t nd = cluster.devices.size();
-  cluster.links.assign(nd, std::vector<partition::Link>(nd));
-  for (size_t i = 1; i < nd; ++i) {
-    const transport::LinkStats st = nodes_.at(names[i])->link->stats();
-    partition::Link l;
-    l.latency_s = st.rtt_us_smoothed > 0 ? st.rtt_us_smoothed / 2e6 : 0.5e-3;
-    l.bandwidth_bytes_s = st.bandwidth_bytes_s > 0 ? st.bandwidth_bytes_s : 100e6;
-    cluster.links[0][i] = cluster.links[i][0] = l;
-  }
-  for (size_t i = 1; i < nd; ++i)
-    for (size_t j = 1; j < nd; ++j)
-      if (i != j)
-        cluster.links[i][j] = {cluster.links[0][i].latency_s + cluster.links[0][j].latency_s,
-                               std::min(cluster.links[0][i].bandwidth_bytes_s, cluster.links[0][j].bandwidth_bytes_s), 0};
   partition::PlanOptions opts;
   opts.kv_tokens = static_cast<uint64_t>(n_ctx_);
   opts.n_streams = std::max(1, cfg_.limits.max_sequences);
@@ -268,7 +252,6 @@ void Coordinator::refresh_snapshot() {
                      {"threads", n->hello.threads}, {"memory_budget", n->hello.ram_bytes},
                      {"cpu_features", n->hello.cpu_features}, {"kernel_gbps", n->hello.kernel_gbps},
                      {"has_model", n->hello.model_digest == digest_}, {"rtt_us", st.rtt_us_smoothed},
-                     {"bandwidth_bytes_s", st.bandwidth_bytes_s},
                      {"bandwidth_bytes_s", st.bandwidth_bytes_s},
                      {"bytes_sent", st.bytes_sent}, {"bytes_received", st.bytes_received}});
     if (n->stage >= 0 && n->ready) ++ready;

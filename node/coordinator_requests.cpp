@@ -74,6 +74,7 @@ void Coordinator::to_stage(int stage, transport::Message m) {
 
 void Coordinator::start(Request& r) {
   r.pending_draft = 0;  // a Forward of an older plan is gone with it
+  r.progress_at = std::chrono::steady_clock::now();
   if (cfg_.speculative.mode != "off" && !r.draft_len)
     r.draft_len = std::make_unique<engine::DraftLength>(cfg_.speculative.max_draft, spec_cost_);
   // A resumed request rebuilds its KV caches from the prompt and the tokens sampled so far;
@@ -127,6 +128,7 @@ void Coordinator::on_stage_output(int stage, StageRunner::Output&& out) {
     timed(f->request_id);
     auto it = requests_.find(f->request_id);
     if (it != requests_.end() && it->second->running) {
+      it->second->progress_at = std::chrono::steady_clock::now();
       if (f->want_logits) sent_at_[{f->request_id, stage + 1}] = std::chrono::steady_clock::now();
       to_stage(stage + 1, std::move(*f));
     }
@@ -147,6 +149,7 @@ void Coordinator::on_tokens(uint64_t id, const std::vector<int32_t>& tokens) {
   auto it = requests_.find(id);
   if (it == requests_.end() || !it->second->running || tokens.empty()) return;  // cancelled, or waiting to resume
   Request& r = *it->second;
+  r.progress_at = std::chrono::steady_clock::now();
   if (r.pending_draft > 0) {
     // The stages hold keys and values for every draft; the rejected ones are overwritten
     // when the next Forward starts at the first of them.
@@ -233,6 +236,29 @@ void Coordinator::send_next(Request& r) {
   r.next_pos += static_cast<int32_t>(f.seq_ids.size());
   sent_at_[{r.id, 0}] = std::chrono::steady_clock::now();
   to_stage(0, std::move(f));
+}
+
+void Coordinator::check_stalls() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto limit = cfg_.limits.step_timeout;
+  next_stall_check_ = now + std::max<std::chrono::milliseconds>(limit / 4, std::chrono::milliseconds(10));
+  if (limit.count() <= 0 || !serving_) return;
+  std::vector<uint64_t> stalled;
+  for (const auto& [id, r] : requests_)
+    if (r->running && now - r->progress_at > limit) stalled.push_back(id);
+  for (uint64_t id : stalled) {
+    Request& r = *requests_.at(id);
+    if (++r.retries > 3) {
+      finish(r, "error", "no answer from the pipeline for " + format_duration(limit) + ", " + std::to_string(r.retries - 1) +
+                             " times: messages are being lost");
+      continue;
+    }
+    // A message was lost (the links are up, or the node would be gone): read the request again
+    // from its history; the stages roll their caches back to position 0 as the prompt arrives.
+    log_line(cfg_.name, "request " + std::to_string(id) + " made no progress for " + format_duration(limit) +
+                            ": re-reading it (retry " + std::to_string(r.retries) + " of 3)");
+    start(r);
+  }
 }
 
 void Coordinator::finish(Request& r, const std::string& reason, const std::string& error) {

@@ -267,6 +267,32 @@ TEST(ConfigValues, HostPort) {
   EXPECT_THROW(parse_layer_split("4,-1", "k"), ConfigError);
 }
 
+TEST(ConfigValidate, SpeculativeSettings) {
+  NodeConfig c = valid_worker();
+  c.role = Role::coordinator;
+  c.model = "/m.gguf";
+  c.speculative.mode = "lookup";
+  EXPECT_EQ(validate_error(c), "");
+  c.speculative.mode = "sometimes";
+  EXPECT_NE(validate_error(c).find("speculative.mode: 'sometimes'"), std::string::npos);
+  c.speculative.mode = "draft";
+  EXPECT_NE(validate_error(c).find("needs speculative.draft_model"), std::string::npos);
+  c.speculative.draft_model = "/d.gguf";
+  EXPECT_EQ(validate_error(c), "");
+  c.speculative.max_draft = 0;
+  EXPECT_NE(validate_error(c).find("speculative.max_draft"), std::string::npos);
+  c = valid_worker();
+  c.speculative.mode = "lookup";
+  EXPECT_NE(validate_error(c).find("coordinator setting"), std::string::npos);
+  const NodeConfig p = parse_config("[speculative]\nmode = \"draft\"\ndraft_model = \"d.gguf\"\nmax_draft = 5\n[limits]\nstep_timeout = \"30s\"\n",
+                                    "t", "/base");
+  EXPECT_EQ(p.speculative.mode, "draft");
+  EXPECT_EQ(p.speculative.draft_model, std::filesystem::path("/base/d.gguf"));
+  EXPECT_EQ(p.speculative.max_draft, 5);
+  EXPECT_EQ(p.limits.step_timeout, std::chrono::seconds(30));
+  EXPECT_THROW(parse_config("[speculative]\nmax_draft = 99\n"), ConfigError);
+}
+
 TEST(ConfigValidate, InconsistentSettingsGiveOneClearError) {
   EXPECT_EQ(validate_error(valid_worker()), "");
 

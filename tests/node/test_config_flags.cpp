@@ -44,6 +44,10 @@ const std::map<std::string, std::string> kKeyFlags = {
     {"limits.max_request_bytes", "--max-request-bytes"},
     {"limits.max_sequences", "--max-sequences"},
     {"limits.request_timeout", "--request-timeout"},
+    {"limits.step_timeout", "--step-timeout"},
+    {"speculative.mode", "--lookup"},
+    {"speculative.draft_model", "--draft"},
+    {"speculative.max_draft", "--spec-k"},
     {"heartbeat.interval", "--heartbeat-interval"},
     {"heartbeat.failure_timeout", "--failure-timeout"},
 };
@@ -91,6 +95,9 @@ TEST(ConfigFlags, ExampleFileAndDocsCoverEveryKey) {
   const std::string example_text = read_text(root / "cluster.example.toml");
   EXPECT_NE(example_text.find("# cluster_secret = "), std::string::npos);
   in_example.insert("cluster_secret");
+  // So is the draft model (it needs mode = "draft").
+  EXPECT_NE(example_text.find("# draft_model = "), std::string::npos);
+  in_example.insert("speculative.draft_model");
   std::set<std::string> all;
   for (const auto& [key, flag] : kKeyFlags) all.insert(key);
   EXPECT_EQ(in_example, all);

@@ -138,6 +138,7 @@ class FakeCluster {
     };
     node::NodeConfig cc = config("coord", node::Role::coordinator);
     cc.layer_split = split;
+    cc.limits.step_timeout = std::chrono::milliseconds(1000);  // lost messages: re-read after 1 s
     const transport::KeyPair ck = transport::load_or_create_key_file(cc.key_file);
     coordinator_ = std::make_unique<node::Coordinator>(cc);
     for (size_t i = 0; i < workers.size(); ++i) {
