@@ -93,6 +93,9 @@ struct NodeConfig {
   // Benchmark only (hidden flag --bench-shape, no config key): shape what this node sends to a
   // peer like a slower network (`zen sim --run` where tc netem is unavailable).
   std::vector<transport::PeerShape> bench_shapes;
+  // Tests only (hidden flag --debug-dump-logits, no config key): the last stage writes the raw
+  // logits of every sampled row to DIR/r<request>-p<position>.f32.
+  std::filesystem::path debug_dump_logits;
 };
 
 // Parses the file. Unknown keys, wrong types and bad values throw ConfigError naming the
@@ -115,6 +118,7 @@ struct ConfigFlags {
   std::optional<bool> discovery;
   std::vector<std::string> peers, allow, api_keys, discovery_targets;
   std::vector<std::string> bench_shapes;  // hidden: "PEERKEY|*:LATENCY_S:BYTES_PER_S:LOSS"
+  std::optional<std::string> debug_dump_logits;  // hidden
 };
 // "PEERKEY:0.002:12500000:0.01" or "*:..." -> a benchmark shape (key names the flag in errors).
 transport::PeerShape parse_bench_shape(std::string_view text, std::string_view key);

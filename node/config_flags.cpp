@@ -59,6 +59,7 @@ void add_config_flags(CLI::App& app, ConfigFlags& f) {
   opt(app, "--failure-timeout", f.failure_timeout, "a peer silent this long is declared gone (default 3s)");
   // Benchmarks only (zen sim --run): not in --help.
   multi(app, "--bench-shape", f.bench_shapes, "", false)->group("");
+  app.add_option("--debug-dump-logits", f.debug_dump_logits, "")->group("");
 }
 
 transport::PeerShape parse_bench_shape(std::string_view text, std::string_view key) {
@@ -166,6 +167,7 @@ void apply_flags(const ConfigFlags& f, NodeConfig& c) {
   if (f.step_timeout) c.limits.step_timeout = parse_duration(*f.step_timeout, "--step-timeout");
   if (f.heartbeat_interval) c.heartbeat_interval = parse_duration(*f.heartbeat_interval, "--heartbeat-interval");
   if (f.failure_timeout) c.failure_timeout = parse_duration(*f.failure_timeout, "--failure-timeout");
+  if (f.debug_dump_logits) c.debug_dump_logits = *f.debug_dump_logits;
   if (!f.bench_shapes.empty()) {
     c.bench_shapes.clear();
     for (const std::string& s : f.bench_shapes) c.bench_shapes.push_back(parse_bench_shape(s, "--bench-shape"));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 
 #include "engine/speculative.h"
 #include "transport/tensor.h"
@@ -190,6 +191,13 @@ void StageRunner::run_batch(std::vector<transport::Forward>& batch) {
     const size_t k = f->draft.size();
     std::span<const float> logits(out.data() + at * hp.n_vocab, (k + 1) * static_cast<size_t>(hp.n_vocab));
     at += k + 1;
+    if (!opts_.dump_logits_dir.empty()) {
+      const size_t first_row = f->seq_ids.size() - k - 1;
+      const std::string path = opts_.dump_logits_dir + "/r" + std::to_string(f->request_id) + "-p" +
+                               std::to_string(f->positions[first_row]) + ".f32";
+      std::ofstream out_f(path, std::ios::binary);
+      out_f.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+    }
     SeqSampler& ss = samplers_[seq];
     if (!ss.sampler) ss.sampler = std::make_unique<engine::Sampler>(engine::SamplerParams{0.0f});
     // The penalty's history: the prompt (from StartRequest) plus every token sampled here.

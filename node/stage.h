@@ -34,6 +34,9 @@ struct StageOptions {
   // sequences, so the streams split into groups that occupy different stages at the same time
   // (one big batch would visit the stages one after another, leaving all but one idle).
   int n_stages = 1;
+  // Tests: the last stage writes the raw logits of every sampled row to
+  // <dir>/r<request>-p<position>.f32 (little-endian float32).
+  std::string dump_logits_dir;
 };
 
 class StageRunner {

@@ -337,6 +337,7 @@ void Worker::load_stage(const fs::path& file, bool whole_model) {
     so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     so.context.n_ctx = static_cast<int>(std::min<int64_t>(model->hp().n_ctx_train, 4096));
     so.context.max_seqs = std::max(1, cfg_.limits.max_sequences);
+    so.dump_logits_dir = cfg_.debug_dump_logits.string();
     so.n_stages = n_stages_;  // streams split into a group per stage
     so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32
                     : cfg_.activation_type == ActivationType::f16 ? transport::DType::f16

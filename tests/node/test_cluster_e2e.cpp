@@ -4,6 +4,12 @@
 // larger than every node's memory budget runs across three nodes.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+
+#include "engine/sampler.h"
 #include "tests/engine/testdata.h"
 #include "tests/node/cluster_harness.h"
 
@@ -17,16 +23,69 @@ struct SplitCase {
 
 class ClusterSplits : public ::testing::TestWithParam<SplitCase> {};
 
+// One process: the prompt as one batch, then one token at a time (greedy); the logits of every
+// position that sampled a token, by position.
+std::map<int, std::vector<float>> single_node_logits(const std::string& model_path, const std::string& prompt, int n) {
+  auto model = engine::Model::load(model_path);
+  auto tok = engine::Tokenizer::from_gguf(model->file().gguf());
+  engine::ContextParams cp;
+  cp.n_ctx = 256;
+  cp.n_threads = 1;
+  cp.max_seqs = 1;
+  engine::Context ctx(model, cp);
+  const std::vector<int32_t> ids = tok->encode(prompt, true, false);
+  std::vector<engine::BatchRow> rows;
+  for (size_t i = 0; i < ids.size(); ++i) rows.push_back({0, static_cast<int32_t>(i), ids[i], i + 1 == ids.size()});
+  std::map<int, std::vector<float>> out;
+  std::vector<float> logits;
+  ctx.forward(rows, nullptr, logits);
+  int pos = static_cast<int>(ids.size()) - 1;
+  for (int i = 0; i < n; ++i) {
+    out[pos] = logits;
+    const int32_t t = engine::argmax(logits);
+    if (tok->is_eog(t)) break;
+    const engine::BatchRow r{0, ++pos, t, true};
+    ctx.forward(std::span<const engine::BatchRow>(&r, 1), nullptr, logits);
+  }
+  return out;
+}
+
+// The logits the cluster's last stage dumped (--debug-dump-logits) for the first request, by position.
+std::map<int, std::vector<float>> dumped_logits(const fs::path& dir) {
+  std::map<uint64_t, std::map<int, std::vector<float>>> by_request;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    uint64_t r = 0;
+    int p = 0;
+    if (std::sscanf(e.path().filename().c_str(), "r%lu-p%d.f32", &r, &p) != 2) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::vector<float> v(fs::file_size(e.path()) / sizeof(float));
+    in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+    by_request[r][p] = std::move(v);
+  }
+  return by_request.empty() ? std::map<int, std::vector<float>>{} : by_request.begin()->second;
+}
+
 TEST_P(ClusterSplits, GreedyOutputEqualsOneProcess) {
   const auto [workers, split] = GetParam();
   const fs::path dir = temp_dir("split-" + std::to_string(workers) + "-" + split);
   const std::string model = synth_model(dir, 4);
   const std::string expect = single_node_text(model, "the cat sat", 24);
-  LocalCluster c(model, workers, split, dir);
+  fs::create_directories(dir / "logits");
+  LocalCluster c(model, workers, split, dir, {}, true, {"--debug-dump-logits", (dir / "logits").string()});
   int stages = 1;  // a planned split may keep everything on one node
   if (!split.empty()) stages = static_cast<int>(std::count(split.begin(), split.end(), ',')) + 1;
   ASSERT_TRUE(c.wait_serving(stages)) << c.logs();
   EXPECT_EQ(c.complete("the cat sat", 24), expect) << c.logs();
+  // Every sampled position's logits, from the last position of the prompt on, are bit-identical
+  // to one process's (f32 activations on the wire).
+  const auto want = single_node_logits(model, "the cat sat", 24);
+  const auto got = dumped_logits(dir / "logits");
+  ASSERT_EQ(got.size(), want.size()) << "positions dumped";
+  for (const auto& [pos, v] : want) {
+    ASSERT_TRUE(got.count(pos)) << "position " << pos;
+    ASSERT_EQ(got.at(pos).size(), v.size());
+    EXPECT_EQ(0, std::memcmp(got.at(pos).data(), v.data(), v.size() * sizeof(float))) << "logits differ at position " << pos;
+  }
   // a second request reuses the same sequences' slots cleanly
   EXPECT_EQ(c.complete("the cat sat", 24), expect);
   remove_later(dir);
