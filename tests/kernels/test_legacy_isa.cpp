@@ -227,6 +227,12 @@ TEST(LegacyIsa, GemmEqualsVecDot) {
             check_gemm(isa, t, n, nr, nc, true, maker);
             ++checked;
           }
+      // Shapes past the tiles' internal blocking: K chunks with a ragged last one, a weight
+      // row group of 64 and a second group of activation rows.
+      for (int64_t n : {int64_t{1120}, int64_t{5632}}) {
+        check_gemm(isa, t, n, 67, 9, false, maker);
+        check_gemm(isa, t, n, 67, 9, true, maker);
+      }
     }
   }
   if (isa_supported(Isa::Avx2) || isa_supported(Isa::Avx512)) {

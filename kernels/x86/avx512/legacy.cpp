@@ -1,5 +1,5 @@
 // AVX-512 (F/BW/VL/DQ + VNNI) dot products of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1 against their
-// activation type, and gemm tiles for Q8_0, Q4_0, Q5_0 and the float types. Two blocks go
+// activation type, and gemm tiles for Q4_0, Q5_0 and the float types (Q8_0: gemm_q8_0.cpp). Two blocks go
 // through one 512-bit VPDPBUSD (unsigned x signed bytes, summed in groups of four into int32). Signed weights use an offset: with u = q + c (c = 8, 16 or 128
 // chosen so that u is a valid unsigned byte), sum(q * x) = sum(u * x) - c * sum(x), both sums
 // computed exactly by VPDPBUSD.
@@ -22,6 +22,14 @@ namespace zen::kernels {
 namespace avx512_legacy {
 void fill_float(OpsTable& t);  // kernels/x86/avx512/legacy_float.cpp
 }  // namespace avx512_legacy
+namespace avx512_gemm {
+void gemm_q8_0(int64_t n, int64_t nr, int64_t nc, const void* w, size_t ws, const void* x, size_t xs, float* y,
+               size_t ldy);  // kernels/x86/avx512/gemm_q8_0.cpp
+void gemm_f16(int64_t n, int64_t nr, int64_t nc, const void* w, size_t ws, const void* x, size_t xs, float* y,
+              size_t ldy);  // kernels/x86/avx512/gemm_float.cpp
+void gemm_bf16(int64_t n, int64_t nr, int64_t nc, const void* w, size_t ws, const void* x, size_t xs, float* y,
+               size_t ldy);  // kernels/x86/avx512/gemm_float.cpp
+}  // namespace avx512_gemm
 
 namespace {
 
@@ -290,9 +298,10 @@ void prefetch_ahead(const uint8_t* p, size_t bytes) {
 
 // ---- Q8_0 in llama.cpp's summation order ----
 // Q8_0 is the format where results are most sensitive to float order (its quantization noise
-// is small, so a flipped activation rounding downstream is visible). These kernels keep the
+// is small, so a flipped activation rounding downstream is visible). vec_dot keeps the
 // reference's order exactly: per block, eight int32 lanes of four products each, one FMA into
-// an 8-lane float accumulator per block in sequence, then a fixed horizontal sum.
+// an 8-lane float accumulator per block in sequence, then a fixed horizontal sum. Its gemm
+// (kernels/x86/avx512/gemm_q8_0.cpp) keeps the same order.
 
 float hsum8(__m256 v) {
   __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
@@ -315,59 +324,6 @@ float vec_dot_q8_0_ordered(int64_t n, const void* vw, const void* vx) {
   for (int64_t b = 0; b < n / 32; ++b)
     acc = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(w[b].d) * half_to_float(x[b].d)), q8_lanes(w[b].qs, x[b].qs), acc);
   return hsum8(acc);
-}
-
-template <int MR, int NR>
-void tile_q8_0_ordered(int64_t n, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
-  __m256 acc[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / 32; ++b) {
-    const BlockQ8_0* xb[NR];
-    for (int j = 0; j < NR; ++j) xb[j] = reinterpret_cast<const BlockQ8_0*>(x + j * xs) + b;
-    for (int i = 0; i < MR; ++i) {
-      const BlockQ8_0* wb = reinterpret_cast<const BlockQ8_0*>(w + i * ws) + b;
-      prefetch_ahead(reinterpret_cast<const uint8_t*>(wb) + ws * MR * 2, sizeof(BlockQ8_0));
-      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb->qs));
-      const __m256i ua = _mm256_sign_epi8(a, a);
-      const float dw = half_to_float(wb->d);
-      for (int j = 0; j < NR; ++j) {
-        const __m256i bx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[j]->qs));
-        const __m256 lanes =
-            _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ua, _mm256_sign_epi8(bx, a)));
-        acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half_to_float(xb[j]->d)), lanes, acc[i][j]);
-      }
-    }
-  }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) y[j * ldy + i] = hsum8(acc[i][j]);
-}
-
-template <int MR>
-void band_q8_0_ordered(int64_t n, int64_t nc, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
-                       size_t ldy) {
-  int64_t j = 0;
-  for (; j + 4 <= nc; j += 4) tile_q8_0_ordered<MR, 4>(n, w, ws, x + j * xs, xs, y + j * ldy, ldy);
-  switch (nc - j) {
-    case 3: tile_q8_0_ordered<MR, 3>(n, w, ws, x + j * xs, xs, y + j * ldy, ldy); break;
-    case 2: tile_q8_0_ordered<MR, 2>(n, w, ws, x + j * xs, xs, y + j * ldy, ldy); break;
-    case 1: tile_q8_0_ordered<MR, 1>(n, w, ws, x + j * xs, xs, y + j * ldy, ldy); break;
-    default: break;
-  }
-}
-
-void gemm_q8_0_ordered(int64_t n, int64_t nr, int64_t nc, const void* vw, size_t ws, const void* vx, size_t xs,
-                       float* y, size_t ldy) {
-  const auto* w = static_cast<const uint8_t*>(vw);
-  const auto* x = static_cast<const uint8_t*>(vx);
-  int64_t i = 0;
-  for (; i + 4 <= nr; i += 4) band_q8_0_ordered<4>(n, nc, w + i * ws, ws, x, xs, y + i, ldy);
-  switch (nr - i) {
-    case 3: band_q8_0_ordered<3>(n, nc, w + i * ws, ws, x, xs, y + i, ldy); break;
-    case 2: band_q8_0_ordered<2>(n, nc, w + i * ws, ws, x, xs, y + i, ldy); break;
-    case 1: band_q8_0_ordered<1>(n, nc, w + i * ws, ws, x, xs, y + i, ldy); break;
-    default: break;
-  }
 }
 
 // ---- Tiling ----
@@ -432,13 +388,13 @@ void fill_legacy_avx512(OpsTable& t) {
   slot(t, DType::Q4_1).vec_dot = vec_dot<DotQ4_1>;
   slot(t, DType::Q5_0).vec_dot = vec_dot<DotQ5_0>;
   slot(t, DType::Q5_1).vec_dot = vec_dot<DotQ5_1>;
-  slot(t, DType::Q8_0).gemm = gemm_q8_0_ordered;
+  slot(t, DType::Q8_0).gemm = avx512_gemm::gemm_q8_0;
   slot(t, DType::Q8_0).gemm_exact = true;
   slot(t, DType::Q4_0).gemm = gemm<GemmQ4_0>;
   slot(t, DType::Q5_0).gemm = gemm<GemmQ5_0>;
   slot(t, DType::F32).gemm = gemm<GemmF32>;
-  slot(t, DType::F16).gemm = gemm<GemmF16>;
-  slot(t, DType::BF16).gemm = gemm<GemmBF16>;
+  slot(t, DType::F16).gemm = avx512_gemm::gemm_f16;
+  slot(t, DType::BF16).gemm = avx512_gemm::gemm_bf16;
   avx512_legacy::fill_float(t);
 }
 
