@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "kernels/ops.h"
+#include "kernels/x86/avx512/gemm_tiles.h"
 
 namespace zen::kernels {
 namespace avx512_gemm {
@@ -34,11 +35,10 @@ namespace {
 
 constexpr int kRows = 4;           // weight rows per tile
 constexpr int kCols = 4;           // activation rows per tile
-constexpr int64_t kChunk = 512;    // F16: elements per K chunk
+constexpr int64_t kChunk = 1024;   // F16: elements per K chunk
 constexpr int64_t kColGroup = 8;   // F16: activation rows widened together
 constexpr int64_t kRowGroup = 64;  // F16: weight rows whose accumulators are kept between chunks
 
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 __mmask16 first16(int64_t k) { return k >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << k) - 1u); }
 __mmask32 first32(int64_t k) {
   return k >= 32 ? static_cast<__mmask32>(0xffffffffu) : static_cast<__mmask32>((1ull << k) - 1u);
@@ -46,18 +46,29 @@ __mmask32 first32(int64_t k) {
 
 // ---- F16 ----
 
-// Activation rows [c0, c0 + ncols), elements [k0, k0 + kn), as floats; zero past kn up to the
-// next multiple of 16.
+// Activation rows of one column group, elements of one K chunk, as floats; zero past the
+// chunk's end up to the next multiple of 16.
 struct WideX {
   alignas(64) float v[kColGroup][kChunk];
 };
 
-// acc[i][j] += w rows i (elements [0, kn)) . xw rows j.
+void widen(const uint16_t* src, int64_t kn, float* dst) {
+  for (int64_t k = 0; k < kn; k += 16)
+    _mm512_store_ps(dst + k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(first16(kn - k), src + k)));
+}
+
+// Rows i of w (elements [0, kn)) against widened activation rows j.
+struct TileF16 {
+  using Fn = void (*)(int64_t, const uint16_t*, size_t, const float (*)[kChunk], const TileIo&);
+  template <int MR, int NR>
+  static void run(int64_t kn, const uint16_t* w, size_t ws, const float (*xw)[kChunk], const TileIo& io);
+};
+
 template <int MR, int NR>
-void tile_f16(int64_t kn, const uint16_t* w, size_t ws, const float (*xw)[kChunk], __m512* accbuf) {
+void TileF16::run(int64_t kn, const uint16_t* w, size_t ws, const float (*xw)[kChunk], const TileIo& io) {
   __m512 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) acc[i][j] = accbuf[i * kColGroup + j];
+    for (int j = 0; j < NR; ++j) acc[i][j] = io.first ? _mm512_setzero_ps() : io.acc[i * io.stride + j];
   const int64_t full = kn & ~int64_t{15};
   for (int64_t k = 0; k < full; k += 16) {
 #pragma GCC unroll 4
@@ -65,7 +76,7 @@ void tile_f16(int64_t kn, const uint16_t* w, size_t ws, const float (*xw)[kChunk
       const uint16_t* wr = w + static_cast<size_t>(i) * ws + k;
       _mm_prefetch(reinterpret_cast<const char*>(wr + kRows * ws), _MM_HINT_T0);
       const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr)));
-#pragma GCC unroll 8
+#pragma GCC unroll 4
       for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_fmadd_ps(wv, _mm512_load_ps(xw[j] + k), acc[i][j]);
     }
   }
@@ -77,24 +88,24 @@ void tile_f16(int64_t kn, const uint16_t* w, size_t ws, const float (*xw)[kChunk
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) accbuf[i * kColGroup + j] = acc[i][j];
-}
-
-using TileF16 = void (*)(int64_t, const uint16_t*, size_t, const float (*)[kChunk], __m512*);
-constexpr TileF16 kTilesF16[kRows][kCols] = {{tile_f16<1, 1>, tile_f16<1, 2>, tile_f16<1, 3>, tile_f16<1, 4>},
-                                             {tile_f16<2, 1>, tile_f16<2, 2>, tile_f16<2, 3>, tile_f16<2, 4>},
-                                             {tile_f16<3, 1>, tile_f16<3, 2>, tile_f16<3, 3>, tile_f16<3, 4>},
-                                             {tile_f16<4, 1>, tile_f16<4, 2>, tile_f16<4, 3>, tile_f16<4, 4>}};
-
-void widen(const uint16_t* src, int64_t kn, float* dst) {
-  for (int64_t k = 0; k < kn; k += 16)
-    _mm512_store_ps(dst + k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(first16(kn - k), src + k)));
+    for (int j = 0; j < NR; ++j) {
+      if (io.last)
+        io.y[static_cast<size_t>(j) * io.ldy + static_cast<size_t>(i)] = _mm512_reduce_add_ps(acc[i][j]);
+      else
+        io.acc[i * io.stride + j] = acc[i][j];
+    }
 }
 
 // ---- BF16 ----
 
+struct TileBf16 {
+  using Fn = void (*)(int64_t, const uint16_t*, size_t, const uint16_t*, size_t, float*, size_t);
+  template <int MR, int NR>
+  static void run(int64_t n, const uint16_t* w, size_t ws, const uint16_t* x, size_t xs, float* y, size_t ldy);
+};
+
 template <int MR, int NR>
-void tile_bf16(int64_t n, const uint16_t* w, size_t ws, const uint16_t* x, size_t xs, float* y, size_t ldy) {
+void TileBf16::run(int64_t n, const uint16_t* w, size_t ws, const uint16_t* x, size_t xs, float* y, size_t ldy) {
   __m512 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_ps();
@@ -123,12 +134,6 @@ void tile_bf16(int64_t n, const uint16_t* w, size_t ws, const uint16_t* x, size_
     for (int j = 0; j < NR; ++j) y[static_cast<size_t>(j) * ldy + static_cast<size_t>(i)] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-using TileBf16 = void (*)(int64_t, const uint16_t*, size_t, const uint16_t*, size_t, float*, size_t);
-constexpr TileBf16 kTilesBf16[kRows][kCols] = {{tile_bf16<1, 1>, tile_bf16<1, 2>, tile_bf16<1, 3>, tile_bf16<1, 4>},
-                                               {tile_bf16<2, 1>, tile_bf16<2, 2>, tile_bf16<2, 3>, tile_bf16<2, 4>},
-                                               {tile_bf16<3, 1>, tile_bf16<3, 2>, tile_bf16<3, 3>, tile_bf16<3, 4>},
-                                               {tile_bf16<4, 1>, tile_bf16<4, 2>, tile_bf16<4, 3>, tile_bf16<4, 4>}};
-
 }  // namespace
 
 namespace avx512_gemm {
@@ -144,21 +149,20 @@ void gemm_f16(int64_t n, int64_t nr, int64_t nc, const void* vw, size_t ws, cons
     const int64_t cn = min64(kColGroup, nc - c0);
     for (int64_t r0 = 0; r0 < nr; r0 += kRowGroup) {
       const int64_t rn = min64(kRowGroup, nr - r0);
-      for (int64_t i = 0; i < rn * kColGroup; ++i) accbuf[i] = _mm512_setzero_ps();
       for (int64_t k0 = 0; k0 < n; k0 += kChunk) {
         const int64_t kn = min64(kChunk, n - k0);
         for (int64_t j = 0; j < cn; ++j) widen(x + static_cast<size_t>(c0 + j) * xse + static_cast<size_t>(k0), kn, xw.v[j]);
         const uint16_t* wk = w + static_cast<size_t>(r0) * wse + static_cast<size_t>(k0);
         for (int64_t i = 0; i < rn; i += kRows) {
           const int64_t mr = min64(kRows, rn - i);
-          for (int64_t j = 0; j < cn; j += kCols)
-            kTilesF16[mr - 1][min64(kCols, cn - j) - 1](kn, wk + static_cast<size_t>(i) * wse, wse, xw.v + j,
-                                                        accbuf + i * kColGroup + j);
+          for (int64_t j = 0; j < cn; j += kCols) {
+            const TileIo io{accbuf + i * kColGroup + j, kColGroup, k0 == 0, k0 + kn == n,
+                            y + static_cast<size_t>(c0 + j) * ldy + static_cast<size_t>(r0 + i), ldy, cn - j};
+            kTileTable<TileF16>[mr - 1][min64(kCols, cn - j) - 1](kn, wk + static_cast<size_t>(i) * wse, wse,
+                                                                   xw.v + j, io);
+          }
         }
       }
-      for (int64_t i = 0; i < rn; ++i)
-        for (int64_t j = 0; j < cn; ++j)
-          y[static_cast<size_t>(c0 + j) * ldy + static_cast<size_t>(r0 + i)] = _mm512_reduce_add_ps(accbuf[i * kColGroup + j]);
     }
   }
 }
@@ -172,8 +176,8 @@ void gemm_bf16(int64_t n, int64_t nr, int64_t nc, const void* vw, size_t ws, con
     const int64_t mr = min64(kRows, nr - i);
     for (int64_t j = 0; j < nc; j += kCols) {
       const int64_t cn = min64(kCols, nc - j);
-      kTilesBf16[mr - 1][cn - 1](n, w + static_cast<size_t>(i) * wse, wse, x + static_cast<size_t>(j) * xse, xse,
-                                 y + static_cast<size_t>(j) * ldy + static_cast<size_t>(i), ldy);
+      kTileTable<TileBf16>[mr - 1][cn - 1](n, w + static_cast<size_t>(i) * wse, wse, x + static_cast<size_t>(j) * xse,
+                                           xse, y + static_cast<size_t>(j) * ldy + static_cast<size_t>(i), ldy);
     }
   }
 }

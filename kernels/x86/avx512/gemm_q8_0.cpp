@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "kernels/ops.h"
+#include "kernels/x86/avx512/gemm_tiles.h"
 
 namespace zen::kernels {
 namespace avx512_gemm {
@@ -58,12 +59,26 @@ void pack_pair(const BlockQ8_0* a, const BlockQ8_0* b, int64_t kn, int p, Packed
   }
 }
 
-// acc[i][p] += rows i of w (blocks [0, kn)) against pair p of px.
+// The horizontal sum of vec_dot_q8_0_ordered.
+float hsum8(__m256 v) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+// Rows i of w (blocks [0, kn)) against pairs p of px.
+struct TileQ8_0 {
+  using Fn = void (*)(int64_t, const uint8_t*, size_t, const PackedX&, const TileIo&);
+  template <int MR, int NP>
+  static void run(int64_t kn, const uint8_t* w, size_t ws, const PackedX& px, const TileIo& io);
+};
+
 template <int MR, int NP>
-void tile(int64_t kn, const uint8_t* w, size_t ws, const PackedX& px, __m512* accbuf) {
+void TileQ8_0::run(int64_t kn, const uint8_t* w, size_t ws, const PackedX& px, const TileIo& io) {
   __m512 acc[MR][NP];
   for (int i = 0; i < MR; ++i)
-    for (int p = 0; p < NP; ++p) acc[i][p] = accbuf[i * kPairs + p];
+    for (int p = 0; p < NP; ++p) acc[i][p] = io.first ? _mm512_setzero_ps() : io.acc[i * io.stride + p];
   const __m512i ones128 = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t k = 0; k < kn; ++k) {
 #pragma GCC unroll 4
@@ -80,25 +95,18 @@ void tile(int64_t kn, const uint8_t* w, size_t ws, const PackedX& px, __m512* ac
       }
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int p = 0; p < NP; ++p) accbuf[i * kPairs + p] = acc[i][p];
+  if (!io.last) {
+    for (int i = 0; i < MR; ++i)
+      for (int p = 0; p < NP; ++p) io.acc[i * io.stride + p] = acc[i][p];
+    return;
+  }
+  for (int p = 0; p < NP; ++p)
+    for (int i = 0; i < MR; ++i) {
+      io.y[static_cast<size_t>(2 * p) * io.ldy + static_cast<size_t>(i)] = hsum8(_mm512_castps512_ps256(acc[i][p]));
+      if (2 * p + 1 < io.ncols)
+        io.y[static_cast<size_t>(2 * p + 1) * io.ldy + static_cast<size_t>(i)] = hsum8(_mm512_extractf32x8_ps(acc[i][p], 1));
+    }
 }
-
-using TileFn = void (*)(int64_t, const uint8_t*, size_t, const PackedX&, __m512*);
-constexpr TileFn kTiles[kRows][kPairs] = {{tile<1, 1>, tile<1, 2>, tile<1, 3>, tile<1, 4>},
-                                          {tile<2, 1>, tile<2, 2>, tile<2, 3>, tile<2, 4>},
-                                          {tile<3, 1>, tile<3, 2>, tile<3, 3>, tile<3, 4>},
-                                          {tile<4, 1>, tile<4, 2>, tile<4, 3>, tile<4, 4>}};
-
-// The horizontal sum of vec_dot_q8_0_ordered.
-float hsum8(__m256 v) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
-
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 }  // namespace
 
@@ -116,7 +124,6 @@ void gemm_q8_0(int64_t n, int64_t nr, int64_t nc, const void* vw, size_t ws, con
     const int np = static_cast<int>((ncols + 1) / 2);
     for (int64_t r0 = 0; r0 < nr; r0 += kRowGroup) {
       const int64_t rn = min64(kRowGroup, nr - r0);
-      for (int64_t i = 0; i < rn * kPairs; ++i) accbuf[i] = _mm512_setzero_ps();
       for (int64_t kb = 0; kb < nb; kb += kChunk) {
         const int64_t kn = min64(kChunk, nb - kb);
         for (int p = 0; p < np; ++p) {
@@ -127,17 +134,11 @@ void gemm_q8_0(int64_t n, int64_t nr, int64_t nc, const void* vw, size_t ws, con
         const uint8_t* wk = w + static_cast<size_t>(r0) * ws + static_cast<size_t>(kb) * sizeof(BlockQ8_0);
         for (int64_t i = 0; i < rn; i += kRows) {
           const int mr = static_cast<int>(min64(kRows, rn - i));
-          kTiles[mr - 1][np - 1](kn, wk + static_cast<size_t>(i) * ws, ws, px, accbuf + i * kPairs);
+          const TileIo io{accbuf + i * kPairs, kPairs, kb == 0, kb + kn == nb,
+                          y + static_cast<size_t>(c0) * ldy + static_cast<size_t>(r0 + i), ldy, ncols};
+          kTileTable<TileQ8_0>[mr - 1][np - 1](kn, wk + static_cast<size_t>(i) * ws, ws, px, io);
         }
       }
-      for (int64_t i = 0; i < rn; ++i)
-        for (int p = 0; p < np; ++p) {
-          const __m512 a = accbuf[i * kPairs + p];
-          const int64_t ca = c0 + 2 * p;
-          y[static_cast<size_t>(ca) * ldy + static_cast<size_t>(r0 + i)] = hsum8(_mm512_castps512_ps256(a));
-          if (ca + 1 < c0 + ncols)
-            y[static_cast<size_t>(ca + 1) * ldy + static_cast<size_t>(r0 + i)] = hsum8(_mm512_extractf32x8_ps(a, 1));
-        }
     }
   }
 }
