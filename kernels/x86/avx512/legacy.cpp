@@ -379,6 +379,16 @@ void gemm(int64_t n, int64_t nr, int64_t nc, const void* vw, size_t ws, const vo
   }
 }
 
+// F16 with fewer activation rows than a tile (decode): the weights stream from memory once
+// and the plain tiles read them best; batches take the blocked kernel.
+void gemm_f16(int64_t n, int64_t nr, int64_t nc, const void* w, size_t ws, const void* x, size_t xs, float* y,
+              size_t ldy) {
+  if (nc < 4)
+    gemm<GemmF16>(n, nr, nc, w, ws, x, xs, y, ldy);
+  else
+    avx512_gemm::gemm_f16(n, nr, nc, w, ws, x, xs, y, ldy);
+}
+
 }  // namespace
 
 void fill_legacy_avx512(OpsTable& t) {
@@ -393,7 +403,7 @@ void fill_legacy_avx512(OpsTable& t) {
   slot(t, DType::Q4_0).gemm = gemm<GemmQ4_0>;
   slot(t, DType::Q5_0).gemm = gemm<GemmQ5_0>;
   slot(t, DType::F32).gemm = gemm<GemmF32>;
-  slot(t, DType::F16).gemm = avx512_gemm::gemm_f16;
+  slot(t, DType::F16).gemm = gemm_f16;
   slot(t, DType::BF16).gemm = avx512_gemm::gemm_bf16;
   avx512_legacy::fill_float(t);
 }
