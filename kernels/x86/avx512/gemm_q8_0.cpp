@@ -7,16 +7,17 @@
 // part: every (weight row, activation row) pair owns 8 float lanes updated by the same FMA
 // sequence. A zmm holds two such pairs: one weight row against two activation rows.
 //
-// Per block and tile, each weight row is broadcast to both halves of a zmm (signed bytes q) and
-// VPDPBUSD starts from -128 * sum(q) (computed once per row), while the activations are
-// repacked once per call into unsigned bytes u = x + 128, two activation rows per 64 bytes,
-// with their scales laid out the same way. Then one (row, two columns) step is VPDPBUSD, a
-// conversion, the product of the two scales (exact: two halves have 11-bit significands) and
-// an FMA. A tile is 4 weight rows x 4 activation pairs: 16 accumulators.
+// Per block and tile, each weight row is broadcast to both halves of a zmm and made unsigned
+// (u = q + 128, a sign-bit flip), while the activations are repacked once per call and K chunk:
+// two activation rows per 64 bytes, VPDPBUSD's starting value -128 * sum(x) per group of four
+// (so that it ends at sum(q * x) exactly) and the scales laid out the same way. Then one
+// (row, two columns) step is VPDPBUSD, a conversion, the product of the two scales (exact: two
+// halves have 11-bit significands) and an FMA. A tile is 4 weight rows x 4 activation pairs:
+// 16 accumulators.
 //
-// K is processed in chunks so the repacked activations (16 KiB) and the weight rows of a tile
-// stay in L1; accumulators live in a small buffer between chunks (a float store and reload
-// does not change them).
+// K is processed in chunks so the repacked activations (24 KiB) and the weight rows of a tile
+// stay in L1; accumulators live in a small buffer between chunks (a float store and reload does
+// not change them).
 //
 // Internal linkage and intrinsics only (see kernels/x86/avx512/legacy.cpp on ODR safety).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -44,17 +45,20 @@ constexpr int64_t kRowGroup = 64;  // weight rows whose accumulators are kept be
 
 // One K chunk of up to 2 * kPairs activation rows.
 struct PackedX {
-  __m512i u[kChunk][kPairs];  // bytes 0-31: row 2p (x + 128), bytes 32-63: row 2p + 1
-  __m512 d[kChunk][kPairs];   // lanes 0-7: scale of row 2p, lanes 8-15: scale of row 2p + 1
+  __m512i q[kChunk][kPairs];     // bytes 0-31: row 2p, bytes 32-63: row 2p + 1
+  __m512i bias[kChunk][kPairs];  // -128 * (sum of each group of four bytes of q)
+  __m512 d[kChunk][kPairs];      // lanes 0-7: scale of row 2p, lanes 8-15: scale of row 2p + 1
 };
 
 // Rows a and b (b may equal a when the pair has one real row) of blocks [kb, kb + kn).
 void pack_pair(const BlockQ8_0* a, const BlockQ8_0* b, int64_t kn, int p, PackedX& px) {
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i c128 = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t k = 0; k < kn; ++k) {
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[k].qs));
     const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[k].qs));
-    px.u[k][p] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    px.q[k][p] = q;
+    px.bias[k][p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, q));
     px.d[k][p] = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(a[k].d)), _mm256_set1_ps(_cvtsh_ss(b[k].d)), 1);
   }
 }
@@ -79,18 +83,18 @@ void TileQ8_0::run(int64_t kn, const uint8_t* w, size_t ws, const PackedX& px, c
   __m512 acc[MR][NP];
   for (int i = 0; i < MR; ++i)
     for (int p = 0; p < NP; ++p) acc[i][p] = io.first ? _mm512_setzero_ps() : io.acc[i * io.stride + p];
-  const __m512i ones128 = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   for (int64_t k = 0; k < kn; ++k) {
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const BlockQ8_0* wb = reinterpret_cast<const BlockQ8_0*>(w + static_cast<size_t>(i) * ws) + k;
       _mm_prefetch(reinterpret_cast<const char*>(wb) + kRows * ws, _MM_HINT_T0);
-      const __m512i q = _mm512_broadcast_i32x8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb->qs)));
-      const __m512i bias = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones128, q));
-      const __m512 dw = _mm512_set1_ps(_cvtsh_ss(wb->d));
+      const __m512i u = _mm512_xor_si512(
+          _mm512_broadcast_i32x8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb->qs))), flip);
+      const __m512 dw = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(wb->d)));
 #pragma GCC unroll 4
       for (int p = 0; p < NP; ++p) {
-        const __m512i s = _mm512_dpbusd_epi32(bias, px.u[k][p], q);
+        const __m512i s = _mm512_dpbusd_epi32(px.bias[k][p], u, px.q[k][p]);
         acc[i][p] = _mm512_fmadd_ps(_mm512_mul_ps(dw, px.d[k][p]), _mm512_cvtepi32_ps(s), acc[i][p]);
       }
     }
