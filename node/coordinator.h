@@ -72,6 +72,7 @@ class Coordinator : public InferenceService {
   void fail_all(const std::string& error);
   void become_unfit(const std::string& why);
   void start_waiting();
+  void admit();  // starts waiting requests while fewer than limits.max_sequences run
   // Planning (coordinator_plan.cpp).
   void replan();
   bool same_layout(const partition::Plan& p, const std::vector<std::string>& names) const;

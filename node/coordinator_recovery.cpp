@@ -71,10 +71,21 @@ void Coordinator::start_waiting() {
   } else if (resumed) {
     log_line(cfg_.name, "resuming " + std::to_string(resumed) + " requests on plan " + std::to_string(plan_.plan_id) + loaded);
   }
-  while (serving_ && !waiting_.empty()) {
+  admit();
+}
+
+void Coordinator::admit() {
+  // limits.max_sequences: each running request holds a KV cache on every stage, which the
+  // plan reserved memory for; the rest wait here in arrival order (resumed ones first).
+  int running = 0;
+  for (const auto& [id, r] : requests_) running += r->running ? 1 : 0;
+  while (serving_ && !waiting_.empty() && running < std::max(1, cfg_.limits.max_sequences)) {
     const uint64_t id = waiting_.front();
     waiting_.pop_front();
-    if (auto it = requests_.find(id); it != requests_.end()) start(*it->second);
+    if (auto it = requests_.find(id); it != requests_.end() && !it->second->running) {
+      start(*it->second);
+      ++running;
+    }
   }
 }
 

@@ -28,6 +28,14 @@ uint64_t Coordinator::submit(CompletionRequest req, std::function<bool(const Tok
       throw OverloadedError("the model does not fit the nodes present (" + snapshot_unfit_ +
                             "); the cluster serves again when enough nodes join");
   }
+  {
+    // Beyond the running requests, a bounded queue; past it the client hears 503 at once.
+    std::lock_guard<std::mutex> lk(mu_);
+    const int max_waiting = 64 + 4 * std::max(1, cfg_.limits.max_sequences);
+    if (counters_.waiting >= max_waiting)
+      throw OverloadedError("overloaded: " + std::to_string(counters_.running) + " requests running and " +
+                            std::to_string(counters_.waiting) + " waiting; try again later");
+  }
   auto r = std::make_unique<Request>();
   r->id = next_id_++;
   r->seq = static_cast<uint32_t>(r->id);
@@ -44,8 +52,10 @@ uint64_t Coordinator::submit(CompletionRequest req, std::function<bool(const Tok
     requests_[rid] = std::move(*holder);
     if (!unfit_.empty())
       finish(*requests_.at(rid), "error", "the model does not fit the nodes present (" + unfit_ + ")");
-    else if (serving_) start(*requests_.at(rid));
-    else waiting_.push_back(rid);
+    else {
+      waiting_.push_back(rid);
+      admit();
+    }
   });
   return id;
 }
@@ -286,6 +296,7 @@ void Coordinator::finish(Request& r, const std::string& reason, const std::strin
   for (int s = 0; s < static_cast<int>(stage_nodes_.size()); ++s) to_stage(s, c);
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r.id), waiting_.end());
   requests_.erase(r.id);  // r is gone after this line
+  admit();
   if (replan_pending_ && requests_.empty()) replan();
 }
 

@@ -1,6 +1,7 @@
 // zen-node: one node of a zen cluster. The coordinator owns the model, the plan and the
 // HTTP API; workers dial it, receive (or map) their slice and run their stage.
 //   zen-node --config cluster.toml [flags overriding the file]
+#include <algorithm>
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -48,6 +49,9 @@ int main(int argc, char** argv) {
         ho.api_keys = cfg.api_keys;
         ho.max_body_bytes = cfg.limits.max_request_bytes;
         ho.request_timeout_s = static_cast<double>(cfg.limits.request_timeout.count()) / 1000.0;
+        // A stream holds an HTTP thread for its whole length: room for every sequence, as many
+        // waiting their turn, and a few short requests (/health, /cluster, /metrics) beside them.
+        ho.threads = std::max(8, 2 * cfg.limits.max_sequences + 4);
         http = std::make_unique<zen::node::HttpApi>(coord, ho);
         http->start();
         zen::node::log_line(cfg.name, "HTTP API on http://" + cfg.http->host + ":" + std::to_string(http->port()));

@@ -56,7 +56,7 @@ void StageRunner::loop() {
       cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
       if (stop_) return;
       // Control messages apply in order; Forwards waiting behind them join one batch.
-      size_t rows = 0;
+      size_t rows = 0, decode_rows = 0;
       while (!queue_.empty()) {
         auto& front = queue_.front();
         if (auto* s = std::get_if<transport::StartRequest>(&front)) {
@@ -95,11 +95,12 @@ void StageRunner::loop() {
           auto& f = std::get<transport::Forward>(front);
           const size_t n = f.seq_ids.size();
           if (!batch.empty() && rows + n > static_cast<size_t>(opts_.max_batch_rows)) break;
-          if (!batch.empty() && opts_.n_stages > 1) {
-            // A group per stage: ceil(live / n_stages) messages (one sequence each) per batch.
-            const size_t live = std::max(live_.size(), batch.size() + 1);
-            const size_t group = (live + static_cast<size_t>(opts_.n_stages) - 1) / static_cast<size_t>(opts_.n_stages);
-            if (batch.size() >= group) break;
+          if (n == 1 && opts_.n_stages > 1 && live_.size() > 1) {
+            // A group per stage: ceil(live / n_stages) decode steps per batch (prompt chunks are
+            // never held back, and count for nothing here).
+            const size_t group = (live_.size() + static_cast<size_t>(opts_.n_stages) - 1) / static_cast<size_t>(opts_.n_stages);
+            if (decode_rows >= group) break;
+            ++decode_rows;
           }
           rows += n;
           batch.push_back(std::move(f));

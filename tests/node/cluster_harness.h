@@ -53,7 +53,7 @@ inline std::string single_node_text(const std::string& model_path, const std::st
   auto tok = engine::Tokenizer::from_gguf(model->file().gguf());
   engine::ContextParams cp;
   cp.n_threads = 1;
-  cp.n_ctx = 256;
+  cp.n_ctx = 512;
   engine::Context ctx(model, cp);
   engine::GenerateParams gp;
   gp.n_predict = n;
@@ -189,6 +189,16 @@ class LocalCluster {
     auto r = c.Get("/cluster");
     if (!r || r->status != 200) return nullptr;
     return nlohmann::json::parse(r->body, nullptr, false);
+  }
+
+  // zen_requests_active from the coordinator's /metrics (-1 when it does not answer).
+  int requests_active() {
+    httplib::Client c("127.0.0.1", http_port_);
+    auto r = c.Get("/metrics");
+    if (!r || r->status != 200) return -1;
+    const std::string key = "\nzen_requests_active ";
+    const size_t at = r->body.find(key);
+    return at == std::string::npos ? -1 : std::atoi(r->body.c_str() + at + key.size());
   }
 
   // Waits until the cluster serves with `stages` ready stage nodes.

@@ -23,7 +23,9 @@ using Clock = std::chrono::steady_clock;
 const std::vector<std::string> kHeartbeat = {"--heartbeat-interval", "100ms", "--failure-timeout", "1s"};
 const std::vector<std::string> kPrompts = {"Once upon a time", "The little dog", "Lily wanted to", "One day, Tom",
                                            "The sun was", "A big red ball", "Mom said", "There was a bird"};
-constexpr int kTokens = 128;
+// Long enough that the eight streams are still generating when a fault hits, however late a
+// busy machine delivers some streams' first tokens to their clients.
+constexpr int kTokens = 400;
 
 long ms_since(Clock::time_point t) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
@@ -78,7 +80,11 @@ class ClusterFaults : public ::testing::Test {
       if (seeded) params = {{"temperature", 0.9}, {"top_k", 40}, {"top_p", 0.95}, {"repeat_penalty", 1.1}, {"seed", 1000 + i}};
       threads.emplace_back([&, i, params] { cluster_->stream(kPrompts[i], kTokens, streams[i], params); });
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // all eight sent (2 busy cores: be generous)
+    // All eight in flight (held at the stopped w1) before it goes on: the coordinator's /metrics
+    // says so, however slowly the client threads start on a busy machine.
+    // (within 800 ms: w1 must not stay stopped past the 1 s failure timeout).
+    eventually([&] { return cluster_->requests_active() == static_cast<int>(kPrompts.size()); }, std::chrono::milliseconds(800),
+               std::chrono::milliseconds(5));
     if (min_chunks > 0) cluster_->worker(0).signal(SIGCONT);
     EXPECT_TRUE(eventually(
         [&] {

@@ -90,6 +90,23 @@ TEST(ClusterServing, ConcurrentStreamsEqualAloneAndALeavingClientFreesEveryStage
   remove_later(dir);
 }
 
+TEST(ClusterServing, RequestsBeyondMaxSequencesWaitTheirTurn) {
+  const fs::path dir = temp_dir("admit");
+  const std::string model = synth_model(dir, 4);
+  std::vector<std::string> node_args = kHeartbeat;
+  node_args.insert(node_args.end(), {"--max-sequences", "2"});
+  LocalCluster c(model, 1, "2,2", dir, {}, true, node_args);
+  ASSERT_TRUE(c.wait_serving(2)) << c.logs();
+  const std::vector<std::string> prompts = {"one", "two two", "three three three", "four", "five five"};
+  std::vector<Stream> got(prompts.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < prompts.size(); ++i) threads.emplace_back([&, i] { c.stream(prompts[i], 20, got[i]); });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < prompts.size(); ++i)
+    EXPECT_EQ(got[i].text, single_node_text(model, prompts[i], 20)) << "request " << i << "\n" << c.logs();
+  remove_later(dir);
+}
+
 // Greedy completion with its usage block.
 nlohmann::json complete_json(int port, const std::string& prompt, int max_tokens) {
   httplib::Client c("127.0.0.1", port);
