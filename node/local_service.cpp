@@ -327,12 +327,14 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
   int n_generating = 0;
   for (auto& r : active)
     if (!r->ended && !r->reading_prompt()) ++n_generating;
+  // Speculate while few sequences generate: with more, the batch already fills every pass.
+  const bool speculate = n_generating <= 2;
   for (auto& r : active) {
     if (r->ended || r->reading_prompt()) continue;
     Out o{r.get(), n_out_rows, {}};
     // Drafts fit the step's budget (one row each for the other generating sequences), the
     // context and the request's remaining tokens.
-    if (r->draft_len) {
+    if (r->draft_len && speculate) {
       const int room = std::min({budget - n_generating, n_ctx_ - 1 - static_cast<int>(r->n_fed),
                                  r->req.max_tokens - r->n_generated - 1});
       const int k = std::min(r->draft_len->next(), room);

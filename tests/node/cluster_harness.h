@@ -47,8 +47,9 @@ inline fs::path temp_dir(const std::string& name) {
   return d;
 }
 
-// What one process produces: greedy generation with BOS, decoded.
-inline std::string single_node_text(const std::string& model_path, const std::string& prompt, int n) {
+// What one process produces: greedy tokens after `prompt_ids`, the end-of-generation token that
+// stops the coordinator left out.
+inline std::vector<int32_t> single_node_tokens(const std::string& model_path, const std::vector<int32_t>& prompt_ids, int n) {
   auto model = engine::Model::load(model_path);
   auto tok = engine::Tokenizer::from_gguf(model->file().gguf());
   engine::ContextParams cp;
@@ -59,8 +60,15 @@ inline std::string single_node_text(const std::string& model_path, const std::st
   gp.n_predict = n;
   gp.sampler.temperature = 0;
   gp.is_stop = [&](int32_t id) { return tok->is_eog(id); };
-  std::vector<int32_t> out = engine::generate(ctx, 0, tok->encode(prompt, true, false), gp, nullptr);
+  std::vector<int32_t> out = engine::generate(ctx, 0, prompt_ids, gp, nullptr);
   if (!out.empty() && tok->is_eog(out.back())) out.pop_back();
+  return out;
+}
+
+// The same for a text prompt (with BOS), decoded.
+inline std::string single_node_text(const std::string& model_path, const std::string& prompt, int n) {
+  auto tok = engine::Tokenizer::from_gguf(engine::Model::load(model_path)->file().gguf());
+  const std::vector<int32_t> out = single_node_tokens(model_path, tok->encode(prompt, true, false), n);
   // The API streams text: bytes that never complete a character become U+FFFD, as here.
   engine::StreamDecoder dec(*tok);
   std::string text;

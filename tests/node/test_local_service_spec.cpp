@@ -68,10 +68,16 @@ std::unique_ptr<LocalService> service(const std::string& mode, const std::string
   return std::make_unique<LocalService>(engine::Model::load(test::synth_model_path()), o, "synth");
 }
 
-std::vector<std::vector<int32_t>> run_all(LocalService& svc, int max_tokens, std::vector<node::TokenEvent>* last = nullptr) {
+// The prompts' outputs; `one_by_one`: each request waits for the one before (speculation runs
+// only while at most two sequences generate), else all at once.
+std::vector<std::vector<int32_t>> run_all(LocalService& svc, int max_tokens, std::vector<node::TokenEvent>* last = nullptr,
+                                          bool one_by_one = false) {
   const auto ps = prompts();
   std::vector<Collected> got(ps.size());
-  for (size_t i = 0; i < ps.size(); ++i) svc.submit(request(ps[i], max_tokens), got[i].callback());
+  for (size_t i = 0; i < ps.size(); ++i) {
+    svc.submit(request(ps[i], max_tokens), got[i].callback());
+    if (one_by_one) EXPECT_TRUE(got[i].wait());
+  }
   std::vector<std::vector<int32_t>> out;
   for (auto& g : got) {
     EXPECT_TRUE(g.wait());
@@ -90,7 +96,7 @@ TEST(LocalServiceSpec, GreedyOutputIsUnchangedByEveryDrafter) {
     SCOPED_TRACE(mode + " " + draft);
     auto svc = service(mode, draft);
     std::vector<node::TokenEvent> last;
-    EXPECT_EQ(run_all(*svc, 48, &last), ref);
+    EXPECT_EQ(run_all(*svc, 48, &last, true), ref);
     const auto st = svc->stats().speculative;
     EXPECT_GT(st.passes, 0u) << "never speculated";
     EXPECT_GT(st.drafted, 0u);
@@ -108,6 +114,9 @@ TEST(LocalServiceSpec, OneAtATimeEqualsConcurrent) {
   auto svc = service("lookup", "", 1);  // one slot: requests run alone
   auto conc = service("lookup", "", 4);
   EXPECT_EQ(run_all(*svc, 40), run_all(*conc, 40));
+  EXPECT_GT(svc->stats().speculative.passes, 0u);
+  // Three generating at once: no drafting until only two are left (all stop at 40 tokens here).
+  EXPECT_EQ(conc->stats().speculative.passes, 0u);
 }
 
 TEST(LocalServiceSpec, SampledRequestsComplete) {

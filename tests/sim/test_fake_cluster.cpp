@@ -6,18 +6,11 @@
 #include "engine/generate.h"
 #include "engine/synth.h"
 #include "engine/tokenizer.h"
+#include "tests/node/cluster_harness.h"
 #include "tests/sim/fake_cluster.h"
 
 namespace zen::test {
 namespace {
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("zen-fake-" + std::to_string(::getpid()) + "-" + name);
-  std::error_code ec;
-  fs::remove_all(d, ec);
-  fs::create_directories(d);
-  return d;
-}
 
 // A tiny random model: 6 layers, fast enough for many requests per second.
 std::string tiny_model(const fs::path& dir) {
@@ -38,21 +31,7 @@ std::string tiny_model(const fs::path& dir) {
 std::vector<int32_t> prompt() { return {1, 17, 42, 99, 7, 250, 31}; }
 
 // Greedy tokens from one process, stopping where the coordinator stops (end of generation).
-std::vector<int32_t> one_node_tokens(const std::string& path, int n) {
-  auto model = engine::Model::load(path);
-  auto tok = engine::Tokenizer::from_gguf(model->file().gguf());
-  engine::ContextParams cp;
-  cp.n_threads = 1;
-  cp.n_ctx = 256;
-  engine::Context ctx(model, cp);
-  engine::GenerateParams gp;
-  gp.n_predict = n;
-  gp.sampler.temperature = 0;
-  gp.is_stop = [&](int32_t id) { return tok->is_eog(id); };
-  std::vector<int32_t> out = engine::generate(ctx, 0, prompt(), gp, nullptr);
-  if (!out.empty() && tok->is_eog(out.back())) out.pop_back();
-  return out;
-}
+std::vector<int32_t> one_node_tokens(const std::string& path, int n) { return single_node_tokens(path, prompt(), n); }
 
 transport::FakeLinkConditions shaped(int latency_us, double bytes_per_s) {
   transport::FakeLinkConditions c;
