@@ -280,8 +280,16 @@ void Coordinator::on_message(const std::string& node, Message&& m) {
 void Coordinator::on_stage_ready(Node& n, const transport::StageReady& r) {
   if (r.plan_id != plan_.plan_id) return;
   if (!r.ok) {
-    log_line(cfg_.name, "node " + n.name + " cannot take its stage: " + r.message);
-    return;
+    if (n.stage < 0) return;  // a spare has nothing to load
+    // Its slice did not load (out of memory, a bad cache, a full disk): plan over the others.
+    n.load_error = r.message.empty() ? "no reason given" : r.message;
+    log_line(cfg_.name, "node " + n.name + " cannot load its stage (" + n.load_error +
+                            "): re-planning without it until it reconnects");
+    n.stage = -1;
+    n.ready = false;
+    serving_ = false;
+    if (!lost_at_) lost_at_ = std::chrono::steady_clock::now();
+    return replan();
   }
   if (!n.ready && n.stage >= 0) ++ready_count_;
   n.ready = true;

@@ -13,6 +13,9 @@ struct Coordinator::Node {
   transport::Hello hello;
   bool ready = false;  // loaded its slice of the current plan
   int stage = -1;      // index in the current plan, -1 when spare
+  // Why it could not load its stage of a plan; such a node is left out of planning until it
+  // reconnects (a new session, perhaps after its owner freed memory or disk).
+  std::string load_error;
 };
 
 struct Coordinator::Request {

@@ -33,7 +33,12 @@ void Coordinator::replan() {
   partition::Cluster cluster;
   std::vector<std::string> names = {""};
   cluster.devices.push_back(make_device(cfg_.name, caps_.ram_bytes, caps_.kernel_gbps, caps_.threads));
+  std::string excluded;  // nodes that could not load their stage, for the log and the unfit message
   for (auto& [name, n] : nodes_) {
+    if (!n->load_error.empty()) {
+      excluded += (excluded.empty() ? "" : "; ") + name + " could not load its stage: " + n->load_error;
+      continue;
+    }
     names.push_back(name);
     cluster.devices.push_back(make_device(name, n->hello.ram_bytes, n->hello.kernel_gbps, static_cast<int>(n->hello.threads)));
   }
@@ -63,7 +68,7 @@ void Coordinator::replan() {
       for (size_t i = 0; i < want; ++i) order.push_back(static_cast<int>(i));
       opts.forced_order = order;
       opts.forced_layers_per_stage = cfg_.layer_split;
-    } else if (!served_) {  // starting: wait for the nodes the split names
+    } else if (!served_ && excluded.empty()) {  // starting: wait for the nodes the split names
       log_line(cfg_.name, "waiting for nodes: layer_split has " + std::to_string(want) + " stages, " +
                               std::to_string(cluster.devices.size()) + " nodes present");
       serving_ = false;
@@ -77,9 +82,9 @@ void Coordinator::replan() {
   try {
     p = partition::plan(cost_, cluster, opts);
   } catch (const std::exception& e) {
-    return become_unfit(e.what());
+    return become_unfit(e.what() + (excluded.empty() ? "" : " (left out: " + excluded + ")"));
   }
-  if (!p.fits) return become_unfit(p.why_not);
+  if (!p.fits) return become_unfit(p.why_not + (excluded.empty() ? "" : " (left out: " + excluded + ")"));
   unfit_.clear();
   if (serving_ && same_layout(p, names)) {  // nothing moves: tell the newcomers they are spares
     for (auto& [name, n] : nodes_)
@@ -139,7 +144,11 @@ void Coordinator::apply_plan(const partition::Plan& p, const std::vector<std::st
   planned_at_ = std::chrono::steady_clock::now();
   for (auto& [name, n] : nodes_) send_wait(*n->link, plan_);
   if (local_stage_ >= 0) {
-    start_local_stage(p.stages[static_cast<size_t>(local_stage_)], static_cast<int>(p.stages.size()));
+    try {
+      start_local_stage(p.stages[static_cast<size_t>(local_stage_)], static_cast<int>(p.stages.size()));
+    } catch (const std::exception& e) {  // this node cannot map its own slice: nothing to plan around
+      return become_unfit(std::string("this node cannot load its stage: ") + e.what());
+    }
     ++ready_count_;
   } else {
     local_model_.reset();
@@ -249,12 +258,14 @@ void Coordinator::refresh_snapshot() {
     const auto st = n->link->stats();
     nodes.push_back({{"name", name}, {"role", "worker"}, {"address", n->link->peer_address()},
                      {"public_key", transport::format_public_key(n->hello.static_key)},
-                     {"state", n->stage < 0 ? "spare" : n->ready ? "ready" : "loading"}, {"stage", stage_json(n->stage)},
+                     {"state", !n->load_error.empty() ? "load failed" : n->stage < 0 ? "spare" : n->ready ? "ready" : "loading"},
+                     {"stage", stage_json(n->stage)},
                      {"threads", n->hello.threads}, {"memory_budget", n->hello.ram_bytes},
                      {"cpu_features", n->hello.cpu_features}, {"kernel_gbps", n->hello.kernel_gbps},
                      {"has_model", n->hello.model_digest == digest_}, {"rtt_us", st.rtt_us_smoothed},
                      {"bandwidth_bytes_s", st.bandwidth_bytes_s},
                      {"bytes_sent", st.bytes_sent}, {"bytes_received", st.bytes_received}});
+    if (!n->load_error.empty()) nodes.back()["load_error"] = n->load_error;
     if (n->stage >= 0 && n->ready) ++ready;
   }
   j["nodes"] = nodes;

@@ -214,7 +214,9 @@ void Worker::chunk_done(size_t bytes) {
 }
 
 void Worker::on_message(transport::Message&& m) {
-  if (auto* p = std::get_if<transport::Plan>(&m)) return control([this, plan = *p] { on_plan(plan); });
+  // A plan or a slice transfer that fails here (a full disk, a corrupt transfer) answers the
+  // plan with a StageReady that is not ok: the coordinator then plans around this node.
+  if (auto* p = std::get_if<transport::Plan>(&m)) return control([this, plan = *p] { stage_task([&] { on_plan(plan); }); });
   if (auto* c = std::get_if<transport::WeightChunk>(&m)) {
     const size_t n = c->bytes.size();
     if ((queued_chunk_bytes_ += n) > kMaxQueuedChunkBytes && !chunks_paused_.exchange(true))
@@ -225,7 +227,7 @@ void Worker::on_message(transport::Message&& m) {
         size_t n;
         ~Done() { w->chunk_done(n); }
       } done{this, n};
-      on_weight_chunk(chunk);
+      stage_task([&] { on_weight_chunk(chunk); });
     });
   }
   const auto stage = runner();
@@ -242,6 +244,16 @@ void Worker::on_message(transport::Message&& m) {
     return;
   }
   if (auto* e = std::get_if<transport::Error>(&m)) log_line(cfg_.name, "coordinator says: " + e->message);
+}
+
+void Worker::stage_task(const std::function<void()>& task) {
+  try {
+    task();
+  } catch (const std::exception& e) {
+    log_line(cfg_.name, std::string("cannot load the stage: ") + e.what());
+    want_digest_.clear();
+    send(transport::StageReady{plan_id_, false, e.what()});
+  }
 }
 
 void Worker::on_plan(const transport::Plan& p) {
@@ -267,12 +279,19 @@ void Worker::on_plan(const transport::Plan& p) {
                           std::to_string(spec_.end_layer) + ")" + (spec_.embed ? " + embedding" : "") +
                           (spec_.head ? " + head" : ""));
   set_runner(nullptr);
-  if (local_digest_ && *local_digest_ == p.model_digest) return load_stage(cfg_.model, true);
+  if (local_digest_ && *local_digest_ == p.model_digest) {
+    load_stage(cfg_.model, true);
+    return;
+  }
   // The cached slice, if any, was named after the model digest and the slice.
   const fs::path cached = cfg_.data_dir / "slices" / slice_file_name(p.model_digest, spec_);
   if (fs::exists(cached)) {
     log_line(cfg_.name, "using cached slice " + cached.string());
-    return load_stage(cached, false);
+    if (load_stage(cached, false, false)) return;
+    // A damaged cache (a torn write, a disk error): drop it and fetch the slice again.
+    std::error_code ec;
+    fs::remove(cached, ec);
+    log_line(cfg_.name, "cached slice removed; asking the coordinator for it");
   }
   send(transport::WeightRequest{{}, 0});  // ask for an offer
 }
@@ -320,7 +339,7 @@ void Worker::on_weight_chunk(const transport::WeightChunk& c) {
   load_stage(final_path, false);
 }
 
-void Worker::load_stage(const fs::path& file, bool whole_model) {
+bool Worker::load_stage(const fs::path& file, bool whole_model, bool report_failure) {
   try {
     engine::SliceSpec s{spec_.first_layer, spec_.end_layer, spec_.embed, spec_.head};
     const std::string key = file.string() + " [" + std::to_string(s.first_layer) + ", " + std::to_string(s.end_layer) + ")" +
@@ -348,9 +367,13 @@ void Worker::load_stage(const fs::path& file, bool whole_model) {
     log_line(cfg_.name, std::string("stage ready (") + (whole_model ? "own copy of the model" : "slice file") + ", " +
                             format_size(model->weight_bytes()) + " of weights " + (reuse ? "kept" : "mapped") + ")");
     send(transport::StageReady{plan_id_, true, ""});
+    return true;
   } catch (const std::exception& e) {
-    log_line(cfg_.name, std::string("cannot load the stage: ") + e.what());
-    send(transport::StageReady{plan_id_, false, e.what()});
+    log_line(cfg_.name, std::string("cannot load the stage from ") + file.string() + ": " + e.what());
+    model_.reset();
+    model_key_.clear();
+    if (report_failure) send(transport::StageReady{plan_id_, false, e.what()});
+    return false;
   }
 }
 

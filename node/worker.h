@@ -36,9 +36,12 @@ class Worker {
  private:
   void session(const HostPort& coordinator);
   void on_message(transport::Message&& m);
+  void stage_task(const std::function<void()>& task);  // runs it; a failure answers the plan with StageReady not ok
   void on_plan(const transport::Plan& p);
   void on_weight_chunk(const transport::WeightChunk& c);
-  void load_stage(const std::filesystem::path& file, bool whole_model);
+  // Maps the stage from `file` and starts its runner; false (with StageReady not ok sent, when
+  // report_failure) if it cannot.
+  bool load_stage(const std::filesystem::path& file, bool whole_model, bool report_failure = true);
   void send(const transport::Message& m);
   std::shared_ptr<transport::Link> link();
 

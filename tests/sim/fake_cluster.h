@@ -26,11 +26,28 @@ namespace zen::test {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+// A link that passes everything to another; the wrappers below override what they change.
+class ForwardingLink : public transport::Link {
+ public:
+  explicit ForwardingLink(std::shared_ptr<transport::Link> inner) : inner_(std::move(inner)) {}
+  void start(transport::LinkHandlers h) override { inner_->start(std::move(h)); }
+  transport::SendResult send(const transport::Message& m) override { return inner_->send(m); }
+  void close(const std::string& reason) override { inner_->close(reason); }
+  void pause_receive(bool p) override { inner_->pause_receive(p); }
+  transport::LinkStats stats() const override { return inner_->stats(); }
+  bool is_open() const override { return inner_->is_open(); }
+  const transport::PublicKey& peer_key() const override { return inner_->peer_key(); }
+  std::string peer_address() const override { return inner_->peer_address(); }
+
+ protected:
+  std::shared_ptr<transport::Link> inner_;
+};
+
 // Wraps a link and times each Forward it sends against the next output that comes back (a
 // worker answers its Forwards in order). Decode passes only: one row, the prompt goes alone.
-class TimedLink final : public transport::Link {
+class TimedLink final : public ForwardingLink {
  public:
-  explicit TimedLink(std::shared_ptr<transport::Link> inner) : inner_(std::move(inner)) {}
+  using ForwardingLink::ForwardingLink;
   void start(transport::LinkHandlers h) override {
     auto on_message = std::move(h.on_message);
     h.on_message = [this, on_message](transport::Message&& m) {
@@ -53,12 +70,6 @@ class TimedLink final : public transport::Link {
     }
     return inner_->send(m);
   }
-  void close(const std::string& reason) override { inner_->close(reason); }
-  void pause_receive(bool p) override { inner_->pause_receive(p); }
-  transport::LinkStats stats() const override { return inner_->stats(); }
-  bool is_open() const override { return inner_->is_open(); }
-  const transport::PublicKey& peer_key() const override { return inner_->peer_key(); }
-  std::string peer_address() const override { return inner_->peer_address(); }
   // Median time of a one-row pass through this worker's stage, link time included.
   double median_pass_ms() const {
     std::lock_guard lk(mu_);
@@ -70,7 +81,6 @@ class TimedLink final : public transport::Link {
 
  private:
   using Clock = std::chrono::steady_clock;
-  std::shared_ptr<transport::Link> inner_;
   mutable std::mutex mu_;
   std::deque<std::pair<Clock::time_point, size_t>> sent_;
   std::vector<double> passes_ms_;
@@ -78,9 +88,9 @@ class TimedLink final : public transport::Link {
 
 // Holds every Forward a worker receives for `delay` before the worker sees it, one after another
 // on the worker's own delivery thread: what a slower CPU looks like from outside.
-class SlowNodeLink final : public transport::Link {
+class SlowNodeLink final : public ForwardingLink {
  public:
-  SlowNodeLink(std::shared_ptr<transport::Link> inner, std::chrono::milliseconds delay) : inner_(std::move(inner)), delay_(delay) {}
+  SlowNodeLink(std::shared_ptr<transport::Link> inner, std::chrono::milliseconds delay) : ForwardingLink(std::move(inner)), delay_(delay) {}
   void start(transport::LinkHandlers h) override {
     auto on_message = std::move(h.on_message);
     h.on_message = [this, on_message](transport::Message&& m) {
@@ -89,22 +99,28 @@ class SlowNodeLink final : public transport::Link {
     };
     inner_->start(std::move(h));
   }
-  transport::SendResult send(const transport::Message& m) override { return inner_->send(m); }
-  void close(const std::string& reason) override { inner_->close(reason); }
-  void pause_receive(bool p) override { inner_->pause_receive(p); }
-  transport::LinkStats stats() const override { return inner_->stats(); }
-  bool is_open() const override { return inner_->is_open(); }
-  const transport::PublicKey& peer_key() const override { return inner_->peer_key(); }
-  std::string peer_address() const override { return inner_->peer_address(); }
 
  private:
-  std::shared_ptr<transport::Link> inner_;
   std::chrono::milliseconds delay_;
+};
+
+// Turns every stage this worker reports loaded into a refusal, as a node that runs out of memory
+// mapping its slice answers (the worker itself does not know).
+class RefuseStageLink final : public ForwardingLink {
+ public:
+  using ForwardingLink::ForwardingLink;
+  transport::SendResult send(const transport::Message& m) override {
+    if (const auto* r = std::get_if<transport::StageReady>(&m); r && r->ok && r->message != "spare")
+      return inner_->send(transport::StageReady{r->plan_id, false, "cannot map the slice: out of memory (injected)"});
+    return inner_->send(m);
+  }
 };
 
 struct FakeNodeSpec {
   transport::FakeLinkConditions to_worker, to_coordinator;  // per direction
   std::chrono::milliseconds compute_delay{0};              // SlowNodeLink when > 0
+  bool has_model = true;       // false: no local copy, its slice comes from its cache or by transfer
+  bool refuse_stage = false;   // RefuseStageLink: every stage it is given fails to load
 };
 
 struct CompletionResult {
@@ -144,6 +160,7 @@ class FakeCluster {
     for (size_t i = 0; i < workers.size(); ++i) {
       const FakeNodeSpec& spec = workers[i];
       node::NodeConfig wc = config("w" + std::to_string(i + 1), node::Role::worker);
+      if (!spec.has_model) wc.model.clear();
       const transport::KeyPair wk = transport::load_or_create_key_file(wc.key_file);
       // A slow node gets a delivery thread of its own: its delay holds up nobody else.
       auto& io = spec.compute_delay.count() > 0 ? slow_io_.emplace_back(std::make_unique<transport::IoThread>())->context()
@@ -154,6 +171,7 @@ class FakeCluster {
       timed_.push_back(std::make_shared<TimedLink>(p.a));
       std::shared_ptr<transport::Link> worker_link = p.b;
       if (spec.compute_delay.count() > 0) worker_link = std::make_shared<SlowNodeLink>(p.b, spec.compute_delay);
+      if (spec.refuse_stage) worker_link = std::make_shared<RefuseStageLink>(worker_link);
       workers_.push_back(std::make_unique<node::Worker>(wc));
       node::Worker* w = workers_.back().get();
       threads_.emplace_back([w, worker_link] { w->serve(worker_link); });

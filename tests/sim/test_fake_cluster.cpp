@@ -3,9 +3,12 @@
 // recovers), never a hang; a slow node shows in the measured stage time.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "engine/generate.h"
 #include "engine/synth.h"
 #include "engine/tokenizer.h"
+#include "node/slice_file.h"
 #include "tests/node/cluster_harness.h"
 #include "tests/sim/fake_cluster.h"
 
@@ -133,6 +136,56 @@ TEST(FakeCluster, SlowNodeShowsInTheMeasuredStageTime) {
   EXPECT_GT(c.stage_ms(1), c.stage_ms(0) + 12.0) << c.stage_ms(0) << " vs " << c.stage_ms(1);
   EXPECT_GT(c.stage_ms(1), c.stage_ms(2) + 12.0) << c.stage_ms(2) << " vs " << c.stage_ms(1);
   EXPECT_LT(c.stage_ms(0), 15.0);
+}
+
+// A node that cannot load the stage it is given (out of memory mapping it) is left out: the
+// coordinator re-plans over the others and serves, and /cluster says why the node is unused.
+TEST(FakeCluster, NodeThatCannotLoadItsStageIsPlannedAround) {
+  const fs::path dir = temp_dir("refuse");
+  const std::string model = tiny_model(dir);
+  const auto expect = one_node_tokens(model, 16);
+  FakeNodeSpec ok{shaped(500, 0), shaped(500, 0)};
+  FakeNodeSpec refuses = ok;
+  refuses.refuse_stage = true;
+  FakeCluster c(model, dir / "cluster", {ok, refuses}, {2, 2, 2});
+  ASSERT_TRUE(c.wait_ready(1));
+  const CompletionResult r = c.complete(prompt(), 16);
+  EXPECT_TRUE(r.finish_reason == "length" || r.finish_reason == "stop") << r.finish_reason << " " << r.error;
+  EXPECT_EQ(r.tokens, expect);
+  const nlohmann::json info = c.coordinator().cluster_info();
+  bool seen = false;
+  for (const auto& n : info["nodes"]) {
+    if (n["name"] != "w2") continue;
+    seen = true;
+    EXPECT_EQ(n["state"], "load failed");
+    EXPECT_NE(n.value("load_error", std::string()).find("out of memory"), std::string::npos) << n.dump();
+    EXPECT_TRUE(n["stage"].is_null());
+  }
+  EXPECT_TRUE(seen) << info.dump();
+}
+
+// A damaged slice in a worker's cache (a torn write) is dropped and fetched again: the worker
+// still takes its stage and the tokens are right.
+TEST(FakeCluster, DamagedCachedSliceIsFetchedAgain) {
+  const fs::path dir = temp_dir("cache");
+  const std::string model = tiny_model(dir);
+  const auto expect = one_node_tokens(model, 16);
+  const fs::path cached = dir / "cluster" / "w2" / "slices" /
+                          node::slice_file_name(node::file_digest(model), node::SliceSpecFile{4, 6, false, true});
+  fs::create_directories(cached.parent_path());
+  {
+    std::ofstream f(cached, std::ios::binary);
+    f << "GGUF" << std::string(100, '\x7f');  // a header cut short
+  }
+  FakeNodeSpec ok{shaped(500, 0), shaped(500, 0)};
+  FakeNodeSpec no_copy = ok;
+  no_copy.has_model = false;
+  FakeCluster c(model, dir / "cluster", {ok, no_copy}, {2, 2, 2});
+  ASSERT_TRUE(c.wait_ready(3));
+  const CompletionResult r = c.complete(prompt(), 16);
+  EXPECT_TRUE(r.finish_reason == "length" || r.finish_reason == "stop") << r.finish_reason << " " << r.error;
+  EXPECT_EQ(r.tokens, expect);
+  EXPECT_GT(fs::file_size(cached), 104u);  // replaced by the transferred slice
 }
 
 }  // namespace
