@@ -1,8 +1,12 @@
 // zen run -m MODEL -p PROMPT [-n N] [-t T] [--temp X] [--top-k K] [--top-p P] [--min-p P]
 //         [--repeat-penalty R] [--seed S] [-c CTX]
 // Prints only the generated text to stdout, streamed; timings go to stderr.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "engine/generate.h"
@@ -12,6 +16,11 @@
 namespace zen::cli {
 
 namespace {
+
+// Set before main() runs: the start-up figure counts from (nearly) the process's launch.
+const auto g_launched = std::chrono::steady_clock::now();
+
+double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 
 struct RunOptions {
   std::string model;
@@ -48,7 +57,9 @@ void run(const RunOptions& o) {
   gp.is_stop = [&](int32_t id) { return tok->is_eog(id); };
   engine::StreamDecoder dec(*tok);
   engine::GenerateStats st;
+  std::optional<std::chrono::steady_clock::time_point> first_token;
   engine::generate(ctx, 0, prompt, gp, [&](int32_t id) {
+    if (!first_token) first_token = std::chrono::steady_clock::now();
     if (!tok->is_eog(id)) {
       std::string piece = dec.push(id);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
@@ -64,6 +75,15 @@ void run(const RunOptions& o) {
   std::fprintf(stderr, "zen: load %.1f ms | prompt %d tokens in %.1f ms (%.1f tokens/s) | generated %d tokens in %.1f ms (%.1f tokens/s) | %d threads\n",
                load_ms, st.n_prompt, st.prompt_ms, st.prompt_ms > 0 ? st.n_prompt * 1000.0 / st.prompt_ms : 0.0,
                st.n_generated, st.gen_ms, gen_tps, cp.n_threads);
+  // Start-up and memory: the weights are mapped from the file, never copied, so the peak
+  // resident set stays within the file, the KV cache and working buffers.
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  const double first_ms =
+      first_token ? std::chrono::duration<double, std::milli>(*first_token - g_launched).count() : 0.0;
+  std::fprintf(stderr, "zen: first token %.1f ms after start | peak resident %.1f MiB (model file %.1f MiB, KV cache %.1f MiB)\n",
+               first_ms, mib(static_cast<double>(ru.ru_maxrss) * 1024.0),
+               mib(static_cast<double>(std::filesystem::file_size(o.model))), mib(static_cast<double>(ctx.kv_bytes())));
 }
 
 }  // namespace
