@@ -283,15 +283,15 @@ void Coordinator::finish(Request& r, const std::string& reason, const std::strin
   ev.prompt_tokens = r.n_prompt;
   ev.completion_tokens = r.generated;
   ev.speculative = r.spec;
-  r.on_event(ev);
-  if (draft_) draft_->drop(static_cast<int32_t>(r.seq));
-  for (int s = 0; s < static_cast<int>(stage_nodes_.size()) + 1; ++s) sent_at_.erase({r.id, s});
-  {
+  {  // counted before the caller hears of it: /metrics read then already counts it
     std::lock_guard<std::mutex> lk(mu_);
     ++counters_.requests_done;
     counters_.prompt_tokens += static_cast<uint64_t>(r.n_prompt);
     counters_.generated += static_cast<uint64_t>(r.generated);
   }
+  r.on_event(ev);
+  if (draft_) draft_->drop(static_cast<int32_t>(r.seq));
+  for (int s = 0; s < static_cast<int>(stage_nodes_.size()) + 1; ++s) sent_at_.erase({r.id, s});
   transport::ClearSequence c{r.id, {r.seq}};
   for (int s = 0; s < static_cast<int>(stage_nodes_.size()); ++s) to_stage(s, c);
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r.id), waiting_.end());

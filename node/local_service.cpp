@@ -187,14 +187,19 @@ LocalService::Stats LocalService::stats() const {
 bool LocalService::emit(Request& r, TokenEvent ev) {
   if (r.ended) return false;
   const bool last = ev.done;
+  auto count_end = [this] {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++stats_.requests_done;
+  };
+  if (last) count_end();  // before the caller hears of it: /metrics read then already counts it
   bool go_on;
   try {
     go_on = r.on_event(ev);
   } catch (...) {
     go_on = false;  // a throwing callback ends only its own request
   }
-  if (last) r.ended = true;
-  if (!go_on) r.ended = true;  // the caller no longer listens: no final event
+  if (!last && !go_on) count_end();  // the caller no longer listens: no final event
+  if (last || !go_on) r.ended = true;
   return go_on && !last;
 }
 
@@ -377,15 +382,22 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
     ++n_seqs;
   }
 
-  uint64_t generated = 0;
-  double busy = 0;
-  engine::SpecStats spec;
   if (!rows.empty()) {
+    double busy = 0;
     std::vector<float> logits;
     try {
       const auto t0 = std::chrono::steady_clock::now();
       ctx_->forward(rows, nullptr, logits);
       busy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      {  // before any token of this pass goes out (see below)
+        std::lock_guard<std::mutex> lk(mu_);
+        ++stats_.steps;
+        stats_.max_step_rows = std::max(stats_.max_step_rows, static_cast<int>(rows.size()));
+        stats_.max_step_seqs = std::max(stats_.max_step_seqs, n_seqs);
+        stats_.prompt_tokens += prompt_read;
+        stats_.rows_total += rows.size();
+        stats_.busy_seconds += busy;
+      }
       const size_t n_vocab = static_cast<size_t>(model_->hp().n_vocab);
       for (Out& o : outs) {
         Request& r = *o.r;
@@ -404,10 +416,16 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
           r.draft_len->record(static_cast<int>(k), static_cast<int>(accepted));
           engine::SpecStats one{1, k, accepted, tokens.size()};
           r.spec.add(one);
-          spec.add(one);
+          // Counted before the tokens go out: a client that reads /metrics as soon as its
+          // answer ends sees the pass that produced it.
+          std::lock_guard<std::mutex> lk(mu_);
+          stats_.speculative.add(one);
         }
         for (int32_t t : tokens) {
-          ++generated;
+          {
+            std::lock_guard<std::mutex> lk(mu_);
+            ++stats_.tokens_generated;
+          }
           if (!on_token(r, t)) break;
         }
       }
@@ -419,13 +437,11 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
 
   // Requests that ended leave the batch; their slots go back.
   std::vector<int32_t> freed;
-  size_t n_done = 0;
   for (auto& r : active)
     if (r->ended) {
       ctx_->clear_seq(r->slot);
       if (draft_) draft_->drop(r->slot);
       freed.push_back(r->slot);
-      ++n_done;
     }
   active.erase(std::remove_if(active.begin(), active.end(), [](const auto& r) { return r->ended; }), active.end());
   std::lock_guard<std::mutex> lk(mu_);
@@ -434,15 +450,6 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
   stats_.active = n_active_;
   stats_.kv_bytes = ctx_->kv_bytes();
   stats_.free_slots = static_cast<int>(free_slots_.size());
-  if (!rows.empty()) ++stats_.steps;
-  stats_.max_step_rows = std::max(stats_.max_step_rows, static_cast<int>(rows.size()));
-  stats_.max_step_seqs = std::max(stats_.max_step_seqs, n_seqs);
-  stats_.requests_done += n_done;
-  stats_.tokens_generated += generated;
-  stats_.prompt_tokens += prompt_read;
-  stats_.rows_total += rows.size();
-  stats_.busy_seconds += busy;
-  stats_.speculative.add(spec);
 }
 
 }  // namespace zen::node

@@ -207,8 +207,10 @@ TEST(Cluster, ModelLargerThanEveryNodeRunsAcrossThree) {
     std::printf("[ memory ] worker %d layers [%d, %d): resident %.1f MiB, slice %.1f MiB, model %.1f MiB\n", i + 1, first,
                 end, rss / 1048576.0, slice / 1048576.0, model_bytes / 1048576.0);
     EXPECT_GT(rss, slice / 2);
+#ifndef ZEN_SANITIZER_BUILD  // a sanitizer's shadow memory and quarantine are not the program's
     EXPECT_LT(rss, slice + (uint64_t{48} << 20)) << "worker " << i + 1 << " holds more than its slice";
     EXPECT_LT(rss, model_bytes) << "worker " << i + 1;
+#endif
   }
   remove_later(dir);
 }

@@ -226,7 +226,7 @@ void admission_run(const std::string& model, const fs::path& dir, const std::vec
 TEST(ClusterAdmission, NodeJoiningUnderLoadIsPlannedInWithoutDroppingRequests) {
   ZEN_REQUIRE_TESTDATA();
   const std::string model = (testdata_dir() / "models" / "stories260K.gguf").string();
-  constexpr int n = 240;
+  constexpr int n = kTokens;  // long enough that all 8 still run when the node rejoins, also under sanitizers
   std::vector<std::string> expected;
   for (const auto& p : kPrompts) expected.push_back(single_node_text(model, p, n));
   const fs::path dir = temp_dir("admission");
