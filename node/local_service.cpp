@@ -184,6 +184,37 @@ LocalService::Stats LocalService::stats() const {
   return stats_;
 }
 
+void fair_shares(std::vector<size_t>& want, size_t budget) {
+  std::vector<size_t> give(want.size(), 0);
+  std::vector<size_t> open;  // those that want more than they have been given
+  for (size_t i = 0; i < want.size(); ++i)
+    if (want[i] > 0) open.push_back(i);
+  // Water-filling: an equal share for each open reader; one that wants less takes what it
+  // wants and leaves the rest to the others.
+  while (!open.empty() && budget > 0) {
+    const size_t share = budget / open.size();
+    std::vector<size_t> still;
+    bool settled = false;
+    for (size_t i : open) {
+      if (want[i] - give[i] <= share) {
+        budget -= want[i] - give[i];
+        give[i] = want[i];
+        settled = true;
+      } else {
+        still.push_back(i);
+      }
+    }
+    open.swap(still);
+    if (settled) continue;
+    // Everyone wants more than an equal share: give it, and the remainder in order.
+    for (size_t i : open) give[i] += share;
+    budget -= share * open.size();
+    for (size_t k = 0; k < open.size() && budget > 0; ++k, --budget) ++give[open[k]];
+    break;
+  }
+  want.swap(give);
+}
+
 bool LocalService::emit(Request& r, TokenEvent ev) {
   if (r.ended) return false;
   const bool last = ev.done;
@@ -366,15 +397,25 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
     outs.push_back(std::move(o));
   }
   size_t prompt_read = 0;
-  // Readers in arrival order (active keeps it): no prompt waits behind a later one.
-  for (auto& r : active) {
-    if (r->ended || !r->reading_prompt() || budget <= 0) continue;
-    const size_t left = r->req.prompt.size() - r->n_fed;
-    const size_t n = std::min({left, static_cast<size_t>(opt_.max_chunk), static_cast<size_t>(budget)});
+  // Prompt readers share what is left of the step fairly: each gets an equal part (a reader
+  // that needs less gives the rest to the others), so a short prompt behind a long one is not
+  // kept waiting until the long one has been read; leftover rows go in arrival order.
+  std::vector<Request*> readers;
+  std::vector<size_t> quota;
+  for (auto& r : active)
+    if (!r->ended && r->reading_prompt()) {
+      readers.push_back(r.get());
+      quota.push_back(std::min(r->req.prompt.size() - r->n_fed, static_cast<size_t>(opt_.max_chunk)));  // what it wants
+    }
+  fair_shares(quota, static_cast<size_t>(std::max(budget, 0)));
+  for (size_t j = 0; j < readers.size(); ++j) {
+    Request* r = readers[j];
+    const size_t n = quota[j];
+    if (n == 0) continue;
     for (size_t i = 0; i < n; ++i) {
       const bool last = r->n_fed + 1 == r->req.prompt.size();
       rows.push_back({r->slot, static_cast<int32_t>(r->n_fed), r->req.prompt[r->n_fed], last});
-      if (last) outs.push_back({r.get(), n_out_rows++, {}});
+      if (last) outs.push_back({r, n_out_rows++, {}});
       ++r->n_fed;
     }
     prompt_read += n;

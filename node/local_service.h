@@ -25,6 +25,11 @@
 
 namespace zen::node {
 
+// Splits `budget` prompt rows of a step among the readers, each wanting want[i] (replaced by
+// what it gets): equal shares, a reader that wants less leaving the rest to the others, the
+// remainder one row each in order. Never more than wanted or than the budget.
+void fair_shares(std::vector<size_t>& want, size_t budget);
+
 struct LocalServiceOptions {
   int n_ctx = 0;               // positions per sequence (0: the model's training context)
   int n_threads = 1;           // compute threads of the Context

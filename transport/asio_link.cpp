@@ -340,7 +340,7 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
     keepalive_timer_.expires_after(opts_.keepalive_interval);
     keepalive_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
       if (ec || self->closed_ || self->closing_) return;
-      self->enqueue(Ping{++self->ping_nonce_, now_ns()}, false, false);
+      self->enqueue(Ping{++self->ping_nonce_, now_ns(), {}}, false, false);
       self->arm_keepalive();
     });
   }

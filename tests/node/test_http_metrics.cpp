@@ -67,8 +67,11 @@ TEST_F(HttpApiTest, MetricsCountRequestsTokensAndResponses) {
   std::set<std::string> types;
   const std::regex line_re(R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eEInfa]+$)");
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind("# TYPE ", 0) == 0) EXPECT_TRUE(types.insert(line).second) << line;
-    else if (line[0] != '#') EXPECT_TRUE(std::regex_match(line, line_re)) << line;
+    if (line.rfind("# TYPE ", 0) == 0) {
+      EXPECT_TRUE(types.insert(line).second) << line;
+    } else if (line[0] != '#') {
+      EXPECT_TRUE(std::regex_match(line, line_re)) << line;
+    }
   }
 }
 

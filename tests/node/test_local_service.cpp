@@ -3,6 +3,7 @@
 // stops end requests with the right reason, bad requests are refused.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
 #include <thread>
 
@@ -331,6 +332,50 @@ TEST_F(LocalServiceTest, DestructorEndsOpenRequests) {
 
 namespace zen {
 namespace {
+
+TEST(FairShares, EqualPartsAndWhatIsLeftGoesToTheOthers) {
+  auto shares = [](std::vector<size_t> want, size_t budget) {
+    node::fair_shares(want, budget);
+    return want;
+  };
+  EXPECT_EQ(shares({300, 10}, 64), (std::vector<size_t>{54, 10}));
+  EXPECT_EQ(shares({300, 300, 300}, 100), (std::vector<size_t>{34, 33, 33}));
+  EXPECT_EQ(shares({5, 5}, 100), (std::vector<size_t>{5, 5}));
+  EXPECT_EQ(shares({0, 50}, 10), (std::vector<size_t>{0, 10}));
+  EXPECT_EQ(shares({7, 7, 7}, 0), (std::vector<size_t>{0, 0, 0}));
+  EXPECT_EQ(shares({100, 3, 40, 100}, 90), (std::vector<size_t>{29, 3, 29, 29}));
+  EXPECT_EQ(shares({100, 3, 25, 100}, 90), (std::vector<size_t>{31, 3, 25, 31}));
+  EXPECT_EQ(shares({}, 10), (std::vector<size_t>{}));
+}
+
+// A short prompt that arrives behind a long one shares the steps with it: its first token comes
+// while the long prompt is still being read (first come, first served would make it wait).
+TEST_F(LocalServiceTest, ShortPromptIsNotStuckBehindALongOne) {
+  LocalServiceOptions o;
+  o.n_ctx = 512;
+  o.n_threads = 2;
+  o.max_seqs = 4;
+  o.max_chunk = 64;
+  o.max_batch_tokens = 64;  // the long prompt alone would fill every step
+  LocalService svc(model_, o, "synth");
+  std::atomic<int> order{0};
+  std::atomic<int> long_first{-1}, short_first{-1};
+  auto first_token = [&order](std::atomic<int>& at) {
+    return [&order, &at](const node::TokenEvent& ev) {
+      if (!ev.done && at.load() < 0) at = order++;
+      return true;
+    };
+  };
+  Collected long_done, short_done;
+  auto both = [](auto a, auto b) { return [a, b](const node::TokenEvent& ev) { a(ev); return b(ev); }; };
+  svc.submit(request(random_prompt(448, 7), 4), both(first_token(long_first), long_done.callback()));
+  svc.submit(request(random_prompt(8, 8), 4), both(first_token(short_first), short_done.callback()));
+  ASSERT_TRUE(long_done.wait());
+  ASSERT_TRUE(short_done.wait());
+  ASSERT_GE(short_first.load(), 0);
+  ASSERT_GE(long_first.load(), 0);
+  EXPECT_LT(short_first.load(), long_first.load()) << "the short prompt waited for the long one";
+}
 
 TEST(StopText, HoldsBackPrefixesAndCutsAtTheFirstStop) {
   node::StopText t({"\nUser:", "END", ""});

@@ -76,7 +76,9 @@ std::vector<std::vector<int32_t>> run_all(LocalService& svc, int max_tokens, std
   std::vector<Collected> got(ps.size());
   for (size_t i = 0; i < ps.size(); ++i) {
     svc.submit(request(ps[i], max_tokens), got[i].callback());
-    if (one_by_one) EXPECT_TRUE(got[i].wait());
+    if (one_by_one) {
+      EXPECT_TRUE(got[i].wait());
+    }
   }
   std::vector<std::vector<int32_t>> out;
   for (auto& g : got) {
@@ -120,7 +122,7 @@ TEST(LocalServiceSpec, OneAtATimeEqualsConcurrent) {
 }
 
 TEST(LocalServiceSpec, SampledRequestsComplete) {
-  for (const std::string& mode : {"lookup", "draft"}) {
+  for (const std::string mode : {"lookup", "draft"}) {
     auto svc = service(mode, mode == "draft" ? other_model_path() : "");
     Collected c;
     svc->submit(request(prompts()[0], 40, 0.8f, 7), c.callback());

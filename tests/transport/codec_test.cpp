@@ -21,8 +21,8 @@ std::vector<Message> all_messages() {
   hello.static_key[31] = 9;
   Plan plan{42, {9, 9, 9}, DType::bf16, {{"a", 0, 10, "10.0.0.1:7070", hello.static_key}, {"b", 10, 22, "", {}}}, 17.5};
   StartRequest start{7, {1, 2}, {0.7f, 20, 0.9f, 0.1f, 1.1f, 32, 1234}, {1, 403, 407}, 2};
-  Forward fwd{7, {1, 1, 2}, {0, 1, 0}, {}, sample_tensor(DType::f32, 3, 8), true, false};
-  Forward first{8, {3}, {5}, {42}, {}, false, true};
+  Forward fwd{7, {1, 1, 2}, {0, 1, 0}, {}, sample_tensor(DType::f32, 3, 8), true, false, {}};
+  Forward first{8, {3}, {5}, {42}, {}, false, true, {}};
   Forward spec{9, {4, 4, 4}, {10, 11, 12}, {7, 8, 9}, {}, true, false, {8, 9}};
   SampledTokens sampled{7, {1, 2}, {100, 200}, true, sample_tensor(DType::f16, 2, 5)};
   ClearSequence clear{7, {1, 2, 3}};
@@ -30,7 +30,7 @@ std::vector<Message> all_messages() {
   WeightChunk chunk{{0xab, 0xcd}, 4096, 10000, std::vector<std::byte>(100, std::byte{0x5a})};
   return {hello,          plan,           start,        fwd,       first,       spec,
           sampled,        clear,          wreq,         chunk,     Heartbeat{123456789, 0.5f, 1 << 20, 2.5, 77},
-          Ping{1, 2},     Pong{1, 2, 3},  Error{ErrorCode::overloaded, "busy"}, Goodbye{"shutting down"},
+          Ping{1, 2, {}},     Pong{1, 2, 3},  Error{ErrorCode::overloaded, "busy"}, Goodbye{"shutting down"},
           StageReady{42, false, "not enough memory"}};
 }
 
@@ -45,9 +45,9 @@ TEST(Codec, EveryMessageRoundTrips) {
 }
 
 TEST(Codec, EncodeRefusesInconsistentMessages) {
-  Forward f{1, {1, 2}, {0}, {}, {}, false, false};
+  Forward f{1, {1, 2}, {0}, {}, {}, false, false, {}};
   EXPECT_THROW(encode(f), std::invalid_argument);
-  Forward g{1, {1}, {0}, {}, sample_tensor(DType::f32, 1, 4), false, false};
+  Forward g{1, {1}, {0}, {}, sample_tensor(DType::f32, 1, 4), false, false, {}};
   g.hidden.bytes.pop_back();
   EXPECT_THROW(encode(g), std::invalid_argument);
   Forward d{1, {1, 1}, {0, 1}, {5, 6}, {}, true, false, {6, 7}};  // two drafts need three rows
@@ -99,12 +99,12 @@ TEST(Codec, LengthAndFramingErrors) {
 }
 
 TEST(Codec, UnalignedInputIsHandled) {
-  auto bytes = encode(Ping{5, 6});
+  auto bytes = encode(Ping{5, 6, {}});
   std::vector<std::byte> shifted(bytes.size() + 1);
   std::memcpy(shifted.data() + 1, bytes.data(), bytes.size());
   DecodeResult r = decode(std::span(shifted).subspan(1));
   ASSERT_TRUE(r.ok()) << r.error;
-  EXPECT_TRUE(*r.message == Message(Ping{5, 6}));
+  EXPECT_TRUE(*r.message == Message(Ping{5, 6, {}}));
 }
 
 TEST(Codec, FieldCapsAndValueChecks) {
@@ -124,13 +124,13 @@ TEST(Codec, FieldCapsAndValueChecks) {
 
   DecodeLimits shallow;
   shallow.nesting_limit = 1;
-  EXPECT_FALSE(decode(encode(Forward{1, {1}, {0}, {}, sample_tensor(DType::f32, 1, 2), false, false}), shallow).ok());
+  EXPECT_FALSE(decode(encode(Forward{1, {1}, {0}, {}, sample_tensor(DType::f32, 1, 2), false, false, {}}), shallow).ok());
 }
 
 TEST(Codec, TensorShapeMustMatchBytes) {
   // Shape dims 0x12345 and 1 are easy to find in the encoded bytes.
   std::vector<float> v(0x12345);
-  Forward f{1, {1}, {0}, {}, encode_activations(v, {1, 0x12345}, DType::f32), false, false};
+  Forward f{1, {1}, {0}, {}, encode_activations(v, {1, 0x12345}, DType::f32), false, false, {}};
   auto bytes = encode(f);
   const uint32_t marker = 0x12345;
   size_t at = 0;
