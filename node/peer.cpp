@@ -42,10 +42,14 @@ bool send_wait(transport::Link& link, const transport::Message& m, std::chrono::
 
 void log_line(const std::string& node, const std::string& text) {
   static std::mutex mu;
-  std::time_t now = std::time(nullptr);
-  char ts[32];
-  std::strftime(ts, sizeof ts, "%H:%M:%S", std::localtime(&now));
+  // One thread at a time from here: the time zone that localtime_r reads (and may load on
+  // first use) is process-wide.
   std::lock_guard<std::mutex> lk(mu);
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&now, &tm);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
   std::fprintf(stderr, "%s zen-node %s: %s\n", ts, node.c_str(), text.c_str());
   std::fflush(stderr);
 }

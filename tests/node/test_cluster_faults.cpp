@@ -204,7 +204,7 @@ TEST_F(ClusterFaults, PartitionThatHealsIsALossThenARejoin) {
   // Healed: it reconnects, is admitted and planned in again.
   EXPECT_TRUE(eventually([&] { return count(cluster_->coordinator().read_log(), "node w1 joined") == 2; })) << cluster_->logs();
   ASSERT_TRUE(cluster_->wait_serving(3)) << cluster_->logs();
-  EXPECT_EQ(cluster_->complete(kPrompts[1], kTokens), expected_[1]);
+  EXPECT_EQ(cluster_->complete(kPrompts[1], kTokens), expected_[1]) << cluster_->logs();
 }
 
 TEST_F(ClusterFaults, CoordinatorRestartGetsItsWorkersBack) {
