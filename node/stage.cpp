@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <tuple>
 
 #include "engine/speculative.h"
 #include "transport/tensor.h"
@@ -92,7 +94,8 @@ void StageRunner::loop() {
           std::lock_guard<std::mutex> slk(stats_mu_);
           stats_.kv_bytes = ctx_->kv_bytes();
         } else {
-          auto& f = std::get<transport::Forward>(front);
+          if (batch.empty()) order_waiting();  // may change what is at the front
+          auto& f = std::get<transport::Forward>(queue_.front());
           const size_t n = f.seq_ids.size();
           if (!batch.empty() && rows + n > static_cast<size_t>(opts_.max_batch_rows)) break;
           if (n == 1 && opts_.n_stages > 1 && live_.size() > 1) {
@@ -113,6 +116,55 @@ void StageRunner::loop() {
       run_batch(batch);
     }
   }
+}
+
+void StageRunner::order_waiting() {
+  // The Forwards waiting at the front of the queue, up to the first control message (nothing
+  // moves across one), are reordered so that a long prompt cannot hold up the other streams: all
+  // of a prompt's chunks are queued at once, and in arrival order every decode step behind them
+  // would wait until the whole prompt had been read. Decode steps (one row, or a row with its
+  // drafts) go first, as many as this batch takes for its group; then prompt chunks round-robin
+  // over the requests reading one (every first chunk, then every second one, ...); then the
+  // decode steps held for a later batch. One request's Forwards never change order.
+  size_t end = 0;
+  while (end < queue_.size() && std::holds_alternative<transport::Forward>(queue_[end])) ++end;
+  if (end < 2) return;
+  const size_t group = opts_.n_stages > 1 && live_.size() > 1
+                           ? (live_.size() + static_cast<size_t>(opts_.n_stages) - 1) / static_cast<size_t>(opts_.n_stages)
+                           : end;
+  struct Key {
+    int cls;        // 0 decode now, 1 prompt chunk, 2 decode later
+    size_t round;   // a chunk's index among its request's chunks here
+    size_t index;   // arrival order
+  };
+  std::vector<Key> keys(end);
+  std::map<uint64_t, size_t> chunks;  // request -> chunks seen so far
+  size_t decode = 0;
+  for (size_t i = 0; i < end; ++i) {
+    const auto& f = std::get<transport::Forward>(queue_[i]);
+    const bool prompt_chunk = f.draft.empty() && (f.seq_ids.size() > 1 || !f.want_logits);
+    auto seen = chunks.find(f.request_id);
+    if (prompt_chunk || seen != chunks.end()) {  // behind its own chunks it stays a chunk in order
+      const size_t k = seen == chunks.end() ? 0 : seen->second;
+      chunks[f.request_id] = k + 1;
+      keys[i] = {1, k, i};
+    } else {
+      keys[i] = {decode < group ? 0 : 2, 0, i};
+      decode += f.seq_ids.size() == 1 ? 1 : 0;
+    }
+  }
+  std::vector<size_t> order(end);
+  for (size_t i = 0; i < end; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie(keys[a].cls, keys[a].round, keys[a].index) < std::tie(keys[b].cls, keys[b].round, keys[b].index);
+  });
+  bool moved = false;
+  for (size_t i = 0; i < end; ++i) moved |= order[i] != i;
+  if (!moved) return;
+  std::vector<std::variant<transport::Forward, transport::StartRequest, transport::ClearSequence>> run;
+  run.reserve(end);
+  for (size_t i : order) run.push_back(std::move(queue_[i]));
+  for (size_t i = 0; i < end; ++i) queue_[i] = std::move(run[i]);
 }
 
 void StageRunner::run_batch(std::vector<transport::Forward>& batch) {

@@ -73,6 +73,7 @@ class StageRunner {
     std::vector<int32_t> history;
   };
   void loop();
+  void order_waiting();  // decode steps before prompt chunks, chunks round-robin (mu_ held)
   void run_batch(std::vector<transport::Forward>& batch);
 
   std::shared_ptr<const engine::Model> model_;

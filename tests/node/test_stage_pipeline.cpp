@@ -26,7 +26,7 @@ using testing::Pipeline;
 std::vector<float> run(Pipeline& p, const std::vector<int32_t>& prompt) {
   transport::StartRequest start{1, {0}, {0.0f, 0, 1.0f, 0.0f, 1.0f, 64, 1}, prompt};
   p.stages.back()->start_request(start);
-  transport::Forward f{1, {}, {}, {}, {}, true, true};
+  transport::Forward f{1, {}, {}, {}, {}, true, true, {}};
   for (size_t i = 0; i < prompt.size(); ++i) {
     f.seq_ids.push_back(0);
     f.positions.push_back(static_cast<int32_t>(i));
@@ -42,7 +42,7 @@ std::vector<float> run(Pipeline& p, const std::vector<int32_t>& prompt) {
     }
     const auto logits = transport::decode_activations(r->logits);
     all.insert(all.end(), logits.begin(), logits.end());
-    f = transport::Forward{1, {0}, {pos++}, {r->tokens.front()}, {}, true, true};
+    f = transport::Forward{1, {0}, {pos++}, {r->tokens.front()}, {}, true, true, {}};
   }
   return all;
 }
