@@ -235,6 +235,12 @@ bool LocalService::emit(Request& r, TokenEvent ev) {
 }
 
 void LocalService::finish(Request& r, const std::string& reason, const std::string& error) {
+  if (r.slot >= 0 && !r.ended) {  // its cache is freed before the caller hears the end
+    ctx_->clear_seq(r.slot);
+    if (draft_) draft_->drop(r.slot);
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.kv_bytes = ctx_->kv_bytes();
+  }
   TokenEvent ev;
   ev.done = true;
   ev.finish_reason = reason;
