@@ -66,5 +66,41 @@ inline __m512i q6_levels(const uint8_t* ql, const uint8_t* qh, int h, int k) {
                                    m30, 0xf8);
 }
 
+// Integer dot product of 128 weight levels with 128 activations, two 64-element halves (a, b)
+// at a time: vpdpbusd sums 4 products per 32-bit lane exactly (|sum| <= 4 * 63 * 127 < 2^15),
+// vpackssdw packs both halves to 16 bits without loss, and vpdpwssd multiplies each 16-bit
+// lane by its sub-block scale (s, laid out by scale_pairs_*) and adds adjacent lanes into acc.
+// 3 multiplies per 128 weights, where vpmaddubsw + vpdpwssd per 64 take 4.
+inline __m512i dot_pair(__m512i acc, __m512i va, const void* xa, __m512i vb, const void* xb, __m512i s) {
+  const __m512i pa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), va, load512(xa));
+  const __m512i pb = _mm512_dpbusd_epi32(_mm512_setzero_si512(), vb, load512(xb));
+  return _mm512_dpwssd_epi32(acc, _mm512_packs_epi32(pa, pb), s);
+}
+
+// Where dot_pair's packed 16-bit lane l comes from: 128-bit chunk c = l / 8 holds lanes
+// 4c .. 4c+3 of half a (positions 0..3) then of half b (positions 4..7).
+struct ScaleIdx {
+  alignas(64) int16_t lane[32];
+};
+// Q4_K/Q5_K: a half is 64 elements = sub-blocks of 32: lanes 0..7 of half a belong to its first
+// sub-block, 8..15 to its second. Pair p covers sub-blocks 4p .. 4p+3.
+constexpr ScaleIdx scale_idx_by_32(int p) {
+  ScaleIdx r{};
+  for (int l = 0; l < 32; ++l) r.lane[l] = static_cast<int16_t>(4 * p + (l % 8 < 4 ? 0 : 2) + (l / 8 >= 2 ? 1 : 0));
+  return r;
+}
+// Q6_K: sub-blocks of 16: lane 4c+i of a half belongs to its sub-block c. Pair p covers 8p .. 8p+7.
+constexpr ScaleIdx scale_idx_by_16(int p) {
+  ScaleIdx r{};
+  for (int l = 0; l < 32; ++l) r.lane[l] = static_cast<int16_t>(8 * p + (l % 8 < 4 ? 0 : 4) + l / 8);
+  return r;
+}
+constexpr ScaleIdx kScaleIdx32[2] = {scale_idx_by_32(0), scale_idx_by_32(1)};
+constexpr ScaleIdx kScaleIdx16[2] = {scale_idx_by_16(0), scale_idx_by_16(1)};
+// The scales of pair p in dot_pair's layout, from 8 (Q4_K/Q5_K) or 16 (Q6_K) int16 scales in
+// the low lanes of sc.
+inline __m512i scale_pairs_by_32(__m512i sc, int p) { return _mm512_permutexvar_epi16(load512(kScaleIdx32[p].lane), sc); }
+inline __m512i scale_pairs_by_16(__m512i sc, int p) { return _mm512_permutexvar_epi16(load512(kScaleIdx16[p].lane), sc); }
+
 }  // namespace
 }  // namespace zen::kernels::kq_avx512

@@ -2,9 +2,10 @@
 // decode hot path (Q4_K and Q6_K dot products). Q2_K/Q3_K/Q5_K are in kquants_low.cpp, the
 // gemm tiles in kquants_gemm.cpp; the table entries are set in kernels/quant_k_x86.cpp.
 //
-// Every dot product handles 64 weights per step: the levels are unpacked into one 512-bit
-// vector of bytes in element order, multiplied with 64 activation bytes (vpmaddubsw, pairs ->
-// int16), then multiplied by the sub-block scales and accumulated (VNNI vpdpwssd).
+// Every dot product handles 128 weights per step (dot_pair): the levels are unpacked into two
+// 512-bit vectors of bytes in element order, multiplied with 64 activation bytes each (VNNI
+// vpdpbusd, 4 products per 32-bit lane), packed to 16 bits, then multiplied by the sub-block
+// scales and accumulated (vpdpwssd).
 //
 // ODR safety: compiled with AVX-512 flags; no inline or template functions shared with other
 // files are instantiated here (helpers are in an anonymous namespace, fp16 via _cvtsh_ss).
@@ -47,19 +48,16 @@ float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
   __m128 acc_min = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const float dx = x[b].d;
-    const __m512 d = _mm512_set1_ps(dx * _cvtsh_ss(w[b].d));
     const __m128i sm = k4_scales_mins(w[b].scales);
     // mins: sum over sub-blocks j of m_j * (sum of the 32 activations of j)
     const __m128i mprod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bsums_by_32(x[b].bsums));
     acc_min = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].dmin)), _mm_cvtepi32_ps(mprod), acc_min);
-
     const __m512i sc = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));  // 8 int16 scales
     __m512i sumi = _mm512_setzero_si512();
-    for (int j = 0; j < 4; ++j) {  // elements 64j .. 64j+63 = sub-blocks 2j, 2j+1
-      const __m512i p = _mm512_maddubs_epi16(q4_levels(w[b].qs, j), load512(x[b].qs + 64 * j));
-      sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(idx_by_32(2 * j), sc));
-    }
-    acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc);
+    for (int p = 0; p < 2; ++p)  // elements 128p .. 128p+127 = sub-blocks 4p .. 4p+3
+      sumi = dot_pair(sumi, q4_levels(w[b].qs, 2 * p), x[b].qs + 128 * p, q4_levels(w[b].qs, 2 * p + 1),
+                      x[b].qs + 128 * p + 64, scale_pairs_by_32(sc, p));
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(dx * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(sumi), acc);
   }
   return _mm512_reduce_add_ps(acc) - hsum128(acc_min);
 }
@@ -75,12 +73,9 @@ float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
     // Levels are stored as q + 32: subtract 32 * sum_j sc_j * bsum_j.
     const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load256(x[b].bsums)), 5);
     __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(offset));
-    for (int h = 0; h < 2; ++h) {  // 128 elements: ql[64h..64h+63], qh[32h..32h+31]
-      const __m512i p0 = _mm512_maddubs_epi16(q6_levels(w[b].ql, w[b].qh, h, 0), load512(x[b].qs + 128 * h));
-      const __m512i p1 = _mm512_maddubs_epi16(q6_levels(w[b].ql, w[b].qh, h, 1), load512(x[b].qs + 128 * h + 64));
-      sumi = _mm512_dpwssd_epi32(sumi, p0, _mm512_permutexvar_epi16(idx_by_16(8 * h), sc));
-      sumi = _mm512_dpwssd_epi32(sumi, p1, _mm512_permutexvar_epi16(idx_by_16(8 * h + 4), sc));
-    }
+    for (int h = 0; h < 2; ++h)  // 128 elements: ql[64h..64h+63], qh[32h..32h+31]
+      sumi = dot_pair(sumi, q6_levels(w[b].ql, w[b].qh, h, 0), x[b].qs + 128 * h, q6_levels(w[b].ql, w[b].qh, h, 1),
+                      x[b].qs + 128 * h + 64, scale_pairs_by_16(sc, h));
     acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc);
   }
   return _mm512_reduce_add_ps(acc);

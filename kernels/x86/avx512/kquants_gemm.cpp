@@ -1,6 +1,6 @@
 // AVX-512 (VNNI) gemm tiles for Q4_K, Q5_K and Q6_K weights x Q8_K activations (prompt processing).
 // A register tile of up to 4 weight rows x 4 activation rows: per super-block each weight row is
-// unpacked once (4 vectors of 64 levels + 4 scale vectors) and reused for every activation row;
+// unpacked once (4 vectors of 64 levels + 2 scale vectors) and reused for every activation row;
 // each (row, activation) pair keeps the same float accumulators as vec_dot and updates them in
 // the same order, so every result is bit-identical to vec_dot (a sequence's logits do not depend
 // on which other sequences share its batch).
@@ -19,6 +19,10 @@ using TileFn = void (*)(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* 
 
 constexpr int kPrefetchTiles = 2;
 
+// The register tile only stays in registers when every loop over its rows and columns is
+// unrolled: GCC left the row loop rolled and kept the 16 accumulators on the stack.
+#define ZEN_UNROLL _Pragma("GCC unroll 16")
+
 // Prefetches the `Bytes` of a block at p into L1, one line at a time.
 template <size_t Bytes>
 inline void prefetch_block(const void* p) {
@@ -28,81 +32,103 @@ inline void prefetch_block(const void* p) {
 }
 
 // Q4_K, and Q5_K (Block = BlockQ5_K: the fifth bit of each level comes from qh).
+// The mins term of all R rows shares one vector per activation row (row r in lanes 4r .. 4r+3),
+// with the same lane arithmetic as vec_dot's 4-lane acc_min, so results stay bit-identical.
 template <typename Block, int R, int C>
 void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
   constexpr bool kHigh = sizeof(Block) == sizeof(BlockQ5_K);
-  __m512 acc[R][C];
-  __m128 acc_min[R][C];  // the mins term, kept apart as vec_dot does
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) {
-      acc[r][c] = _mm512_setzero_ps();
-      acc_min[r][c] = _mm_setzero_ps();
-    }
+  __m512 acc[R][C], acc_min[C];
+  ZEN_UNROLL
+  for (int c = 0; c < C; ++c) {
+    acc_min[c] = _mm512_setzero_ps();
+    ZEN_UNROLL
+    for (int r = 0; r < R; ++r) acc[r][c] = _mm512_setzero_ps();
+  }
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ8_K* xb[C];
-    __m128i bs32[C];
-    for (int c = 0; c < C; ++c) {
-      xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
-      bs32[c] = bsums_by_32(xb[c]->bsums);
-    }
+    ZEN_UNROLL
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
+    __m512i mins = _mm512_setzero_si512();  // row r's 8 mins in 16-bit lanes 8r .. 8r+7
+    __m512 dmin = _mm512_setzero_ps();      // row r's dmin in lanes 4r .. 4r+3
+    ZEN_UNROLL
     for (int r = 0; r < R; ++r) {
       const Block* wb = reinterpret_cast<const Block*>(w + ws * r) + b;
       prefetch_block<sizeof(Block)>(reinterpret_cast<const uint8_t*>(wb) + ws * R * kPrefetchTiles);
       const __m128i sm = k4_scales_mins(wb->scales);
+      const auto lanes = static_cast<__mmask16>(0xfu << (4 * r));
+      mins = _mm512_mask_broadcast_i32x4(mins, lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
+      dmin = _mm512_mask_broadcastss_ps(dmin, lanes, _mm_set_ss(_cvtsh_ss(wb->dmin)));
       const __m512i sc = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));
-      const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
-      __m512i v[4], s[4];
+      __m512i v[4];
+      ZEN_UNROLL
       for (int j = 0; j < 4; ++j) {
         v[j] = q4_levels(wb->qs, j);
         if constexpr (kHigh) v[j] = q5_high_bits(v[j], wb->qh, j);
-        s[j] = _mm512_permutexvar_epi16(idx_by_32(2 * j), sc);
       }
-      const float dw = _cvtsh_ss(wb->d), dmw = _cvtsh_ss(wb->dmin);
+      const __m512i s[2] = {scale_pairs_by_32(sc, 0), scale_pairs_by_32(sc, 1)};
+      const float dw = _cvtsh_ss(wb->d);
+      ZEN_UNROLL
       for (int c = 0; c < C; ++c) {
-        const float dx = xb[c]->d;
-        const __m128i mprod = _mm_madd_epi16(mins, bs32[c]);
-        acc_min[r][c] = _mm_fmadd_ps(_mm_set1_ps(dx * dmw), _mm_cvtepi32_ps(mprod), acc_min[r][c]);
         __m512i sumi = _mm512_setzero_si512();
-        for (int j = 0; j < 4; ++j)
-          sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v[j], load512(xb[c]->qs + 64 * j)), s[j]);
-        acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(dx * dw), _mm512_cvtepi32_ps(sumi), acc[r][c]);
+        ZEN_UNROLL
+        for (int p = 0; p < 2; ++p)
+          sumi = dot_pair(sumi, v[2 * p], xb[c]->qs + 128 * p, v[2 * p + 1], xb[c]->qs + 128 * p + 64, s[p]);
+        acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(xb[c]->d * dw), _mm512_cvtepi32_ps(sumi), acc[r][c]);
       }
     }
+    ZEN_UNROLL
+    for (int c = 0; c < C; ++c) {
+      const __m512i mprod = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(bsums_by_32(xb[c]->bsums)));
+      acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(xb[c]->d), dmin), _mm512_cvtepi32_ps(mprod), acc_min[c]);
+    }
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) y[ldy * c + r] = _mm512_reduce_add_ps(acc[r][c]) - hsum128(acc_min[r][c]);
+  ZEN_UNROLL
+  for (int c = 0; c < C; ++c) {
+    alignas(64) float m[16];
+    _mm512_store_ps(m, acc_min[c]);
+    ZEN_UNROLL
+    for (int r = 0; r < R; ++r)  // hsum128's order: (m0 + m2) + (m1 + m3)
+      y[ldy * c + r] = _mm512_reduce_add_ps(acc[r][c]) - ((m[4 * r] + m[4 * r + 2]) + (m[4 * r + 1] + m[4 * r + 3]));
+  }
 }
 
 template <int R, int C>
 void tile_q6_K(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
   __m512 acc[R][C];
+  ZEN_UNROLL
   for (int r = 0; r < R; ++r)
+    ZEN_UNROLL
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ8_K* xb[C];
+    ZEN_UNROLL
     for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
+    ZEN_UNROLL
     for (int r = 0; r < R; ++r) {
       const BlockQ6_K* wb = reinterpret_cast<const BlockQ6_K*>(w + ws * r) + b;
       prefetch_block<sizeof(BlockQ6_K)>(reinterpret_cast<const uint8_t*>(wb) + ws * R * kPrefetchTiles);
       const __m256i sc16 = _mm256_cvtepi8_epi16(load128(wb->scales));
       const __m512i sc = _mm512_zextsi256_si512(sc16);
-      __m512i v[4], s[4];
-      for (int k = 0; k < 4; ++k) {  // elements 64k .. 64k+63
-        v[k] = q6_levels(wb->ql, wb->qh, k / 2, k % 2);
-        s[k] = _mm512_permutexvar_epi16(idx_by_16(4 * k), sc);
-      }
+      __m512i v[4];
+      ZEN_UNROLL
+      for (int k = 0; k < 4; ++k) v[k] = q6_levels(wb->ql, wb->qh, k / 2, k % 2);  // elements 64k .. 64k+63
+      const __m512i s[2] = {scale_pairs_by_16(sc, 0), scale_pairs_by_16(sc, 1)};
       const float dw = _cvtsh_ss(wb->d);
+      ZEN_UNROLL
       for (int c = 0; c < C; ++c) {
         // levels are q + 32: start from -32 * sum_j sc_j * bsum_j
         const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, load256(xb[c]->bsums)), 5);
         __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(offset));
-        for (int k = 0; k < 4; ++k)
-          sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(v[k], load512(xb[c]->qs + 64 * k)), s[k]);
+        ZEN_UNROLL
+        for (int p = 0; p < 2; ++p)
+          sumi = dot_pair(sumi, v[2 * p], xb[c]->qs + 128 * p, v[2 * p + 1], xb[c]->qs + 128 * p + 64, s[p]);
         acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(xb[c]->d * dw), _mm512_cvtepi32_ps(sumi), acc[r][c]);
       }
     }
   }
+  ZEN_UNROLL
   for (int r = 0; r < R; ++r)
+    ZEN_UNROLL
     for (int c = 0; c < C; ++c) y[ldy * c + r] = _mm512_reduce_add_ps(acc[r][c]);
 }
 

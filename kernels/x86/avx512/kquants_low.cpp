@@ -80,7 +80,6 @@ float vec_dot_q5_K(int64_t n, const void* wv, const void* xv) {
   __m128 acc_min = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const float dx = x[b].d;
-    const __m512 d = _mm512_set1_ps(dx * _cvtsh_ss(w[b].d));
     const __m128i sm = k4_scales_mins(w[b].scales);
     const __m128i sc16 = _mm_cvtepu8_epi16(sm);
     const __m128i mn16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
@@ -88,12 +87,11 @@ float vec_dot_q5_K(int64_t n, const void* wv, const void* xv) {
     acc_min = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].dmin)), _mm_cvtepi32_ps(mprod), acc_min);
     const __m512i sc = _mm512_zextsi128_si512(sc16);
     __m512i sumi = _mm512_setzero_si512();
-    for (int j = 0; j < 4; ++j) {
-      const __m512i v = q5_high_bits(q4_levels(w[b].qs, j), w[b].qh, j);
-      const __m512i p = _mm512_maddubs_epi16(v, load512(x[b].qs + 64 * j));
-      sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(idx_by_32(2 * j), sc));
-    }
-    acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sumi), acc);
+    for (int p = 0; p < 2; ++p)
+      sumi = dot_pair(sumi, q5_high_bits(q4_levels(w[b].qs, 2 * p), w[b].qh, 2 * p), x[b].qs + 128 * p,
+                      q5_high_bits(q4_levels(w[b].qs, 2 * p + 1), w[b].qh, 2 * p + 1), x[b].qs + 128 * p + 64,
+                      scale_pairs_by_32(sc, p));
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(dx * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(sumi), acc);
   }
   return _mm512_reduce_add_ps(acc) - hsum128(acc_min);
 }
