@@ -1,5 +1,5 @@
 // Faults with real zen-node processes on 127.0.0.1 (stories260K split 2,2,1 over the
-// coordinator and two workers; heartbeat 100 ms, failure timeout 1 s). Eight greedy requests
+// coordinator and two workers; heartbeat 100 ms, failure timeout 2 s). Eight greedy requests
 // stream at once; a worker is killed (-9) in the middle of generation, the last stage too,
 // one during prompt processing: every request finishes with the text of an undisturbed run
 // (seeded sampled requests too).
@@ -20,7 +20,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const std::vector<std::string> kHeartbeat = {"--heartbeat-interval", "100ms", "--failure-timeout", "1s"};
+// The failure timeout leaves room for scheduling noise: the stops and stalls below stay at half
+// of it or less, and on a busy 2-core machine under a sanitizer a running process can still be
+// off the CPU for a few hundred milliseconds.
+const std::vector<std::string> kHeartbeat = {"--heartbeat-interval", "100ms", "--failure-timeout", "2s"};
+constexpr long kFailureTimeoutMs = 2000;
 const std::vector<std::string> kPrompts = {"Once upon a time", "The little dog", "Lily wanted to", "One day, Tom",
                                            "The sun was", "A big red ball", "Mom said", "There was a bird"};
 // Long enough that the eight streams are still generating when a fault hits, however late a
@@ -82,7 +86,7 @@ class ClusterFaults : public ::testing::Test {
     }
     // All eight in flight (held at the stopped w1) before it goes on: the coordinator's /metrics
     // says so, however slowly the client threads start on a busy machine.
-    // (within 800 ms: w1 must not stay stopped past the 1 s failure timeout).
+    // (within 800 ms: w1 must stay stopped well under the failure timeout).
     eventually([&] { return cluster_->requests_active() == static_cast<int>(kPrompts.size()); }, std::chrono::milliseconds(800),
                std::chrono::milliseconds(5));
     if (min_chunks > 0) cluster_->worker(0).signal(SIGCONT);
@@ -177,7 +181,7 @@ TEST_F(ClusterFaults, StallShorterThanTheTimeoutChangesNothing) {
   const auto plan = cluster_->cluster()["plan_id"];
   const auto texts = run_streams(3, [&] {
     cluster_->worker(0).signal(SIGSTOP);
-    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    std::this_thread::sleep_for(std::chrono::milliseconds(kFailureTimeoutMs / 2));
     cluster_->worker(0).signal(SIGCONT);
   });
   expect_undisturbed(texts);
@@ -198,8 +202,8 @@ TEST_F(ClusterFaults, PartitionThatHealsIsALossThenARejoin) {
     cluster_->worker(0).signal(SIGCONT);
   });
   expect_undisturbed(texts);
-  EXPECT_GE(declared, 900) << "declared gone before the failure timeout";
-  EXPECT_LE(declared, 1500) << "not declared gone within the failure timeout";
+  EXPECT_GE(declared, kFailureTimeoutMs - 100) << "declared gone before the failure timeout";
+  EXPECT_LE(declared, kFailureTimeoutMs + 1000) << "not declared gone within the failure timeout";
   std::printf("[ recovery ] SIGSTOP w1: declared gone after %ld ms; %s\n", declared, recovery_line().c_str());
   // Healed: it reconnects, is admitted and planned in again.
   EXPECT_TRUE(eventually([&] { return count(cluster_->coordinator().read_log(), "node w1 joined") == 2; })) << cluster_->logs();
@@ -261,9 +265,9 @@ void admission_run(const std::string& model, const fs::path& dir, const std::vec
   std::thread holder([&] {
     while (hold) {
       c.worker(2).signal(SIGSTOP);
-      std::this_thread::sleep_for(std::chrono::milliseconds(450));
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
       c.worker(2).signal(SIGCONT);
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
   });
   c.start_worker(0);

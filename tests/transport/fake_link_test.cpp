@@ -79,7 +79,9 @@ TEST(FakeLink, BandwidthPacesLargeMessages) {
   for (int i = 0; i < 10; ++i) a->send(WeightChunk{{1}, 0, 1 << 20, std::vector<std::byte>(100000)});
   ASSERT_TRUE(sb.wait_count(10));
   EXPECT_GE(sb.got.back().second - t0, 95ms);
-  EXPECT_LT(sb.got.front().second - t0, 60ms);
+  // Paced, not held back as a whole: the first arrives well before the last (a difference, so
+  // a machine too busy to run the io thread on time does not fail it).
+  EXPECT_LT(sb.got.front().second - t0, sb.got.back().second - t0 - 40ms);
 }
 
 TEST(FakeLink, DropsLoseSomeMessages) {
