@@ -94,6 +94,10 @@ void write_synthetic_vocab(GgufWriter& w, int64_t n_vocab) {
 }  // namespace
 
 void write_synth_model(const SynthParams& p, const std::string& path, const std::function<void(size_t, size_t)>& progress) {
+  if (!p.embed_from.empty()) {
+    write_embedded_model(p, path, progress);
+    return;
+  }
   if (p.arch != "llama" && p.arch != "qwen2" && p.arch != "qwen3")
     throw std::invalid_argument("unsupported architecture '" + p.arch + "' (supported: llama, qwen2, qwen3)");
   if (p.n_embd <= 0 || p.n_layer <= 0 || p.n_head <= 0 || p.n_head_kv <= 0 || p.n_ff <= 0 || p.n_vocab <= 0)

@@ -22,15 +22,24 @@ struct SynthParams {
   bool tied_output = false;
   Mix mix = Mix::F32;
   uint64_t seed = 1234;
-  std::string vocab_from;       // copy tokenizer.* keys from this GGUF (else a synthetic SPM vocab)
-  std::string name;             // general.name (default describes the shape)
+  std::string vocab_from{};     // copy tokenizer.* keys from this GGUF (else a synthetic SPM vocab)
+  std::string name{};           // general.name (default describes the shape)
+  std::string embed_from{};     // a small llama GGUF whose function this shape computes (synth_embed.cpp)
   int threads = 1;
 };
 
 // Writes the model. Weights: matrices 0.02 * N(0,1), norm weights 1 + 0.1 * N(0,1),
 // biases 0.1 * N(0,1); each tensor has its own RNG stream derived from the seed and its
 // name, so the file is deterministic for a given seed.
+// With p.embed_from set, the weights are not random: see write_embedded_model.
 void write_synth_model(const SynthParams& p, const std::string& path,
                        const std::function<void(size_t done, size_t total)>& progress = {});
+
+// A llama model of p's shape that computes the small llama model p.embed_from: the same logits
+// over the small vocabulary (the rest padded, never chosen) at the cost of the large shape.
+// Needs every dimension at least the small model's, the same number of key/value heads, and a
+// head dimension that is a multiple of the small one. The tokenizer is the small model's.
+void write_embedded_model(const SynthParams& p, const std::string& path,
+                          const std::function<void(size_t done, size_t total)>& progress = {});
 
 }  // namespace zen::engine

@@ -46,6 +46,9 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--seed", p->seed, "random seed")->capture_default_str();
   cmd->add_option("--vocab-from", p->vocab_from, "copy the tokenizer from this GGUF")->check(CLI::ExistingFile);
   cmd->add_option("--name", p->name, "general.name");
+  cmd->add_option("--embed-from", p->embed_from,
+                  "not random: compute this small llama model in the given (larger) shape, with its tokenizer")
+      ->check(CLI::ExistingFile);
   cmd->add_option("-t,--threads", p->threads, "threads (default: all cores)");
   cmd->add_option("-o,--output", *out, "output file")->required();
   cmd->callback([p, type, out] {
@@ -56,7 +59,10 @@ void add_synth(CLI::App& app) {
       if (tty) std::fprintf(stderr, "\rzen synth: tensor %zu/%zu", done, total);
       if (tty && done == total) std::fprintf(stderr, "\n");
     });
-    std::fprintf(stderr, "zen synth: wrote %s (random weights: its text will be noise)\n", out->c_str());
+    if (p->embed_from.empty())
+      std::fprintf(stderr, "zen synth: wrote %s (random weights: its text will be noise)\n", out->c_str());
+    else
+      std::fprintf(stderr, "zen synth: wrote %s (computes %s)\n", out->c_str(), p->embed_from.c_str());
   });
 }
 

@@ -113,5 +113,53 @@ TEST(SelfMade, SynthQuantizeAndRun) {
   fs::remove_all(tmp);
 }
 
+// zen synth --embed-from: a larger llama shape (more dims, layers, heads, a wider head, more
+// feed-forward units, a padded vocabulary) computes the small model's logits, and the padded
+// tokens never come near winning. Rope pairs, the query scale, grouped heads and the norm
+// rescaling all have to be right for the logits to agree.
+TEST(SelfMade, EmbeddedModelComputesTheSmallOne) {
+  const fs::path tmp = tmp_dir();
+  const SynthParams small{.n_embd = 64, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ff = 96, .n_vocab = 320, .threads = 2};
+  const std::string s_path = (tmp / "embed-small.gguf").string(), b_path = (tmp / "embed-big.gguf").string();
+  write_synth_model(small, s_path);
+  // The bias dim goes to 256, alone in its block; 4 query heads per key/value head (2 in the
+  // small model); a head twice as wide (32, the small one's 16).
+  const SynthParams big{.n_embd = 512, .n_layer = 3, .n_head = 8, .n_head_kv = 2, .n_ff = 200, .n_vocab = 400,
+                        .head_dim = 32, .embed_from = s_path, .threads = 2};
+  write_synth_model(big, b_path);
+
+  const auto ids = pattern(20, 320);
+  const auto a = logits_of(s_path, ids), b = logits_of(b_path, ids);
+  ASSERT_EQ(a.size(), ids.size() * 320);
+  ASSERT_EQ(b.size(), ids.size() * 400);
+  double max_diff = 0, max_abs = 0;
+  for (size_t pos = 0; pos < ids.size(); ++pos) {
+    float lowest = a[pos * 320];
+    for (int t = 0; t < 320; ++t) {
+      const float x = a[pos * 320 + t], y = b[pos * 400 + t];
+      max_diff = std::max<double>(max_diff, std::abs(x - y));
+      max_abs = std::max<double>(max_abs, std::abs(x));
+      lowest = std::min(lowest, x);
+    }
+    for (int t = 320; t < 400; ++t) EXPECT_LT(b[pos * 400 + t], lowest - 100) << "padded token " << t << " at " << pos;
+  }
+  std::printf("[ embed ] largest logit difference %.3g (largest logit %.3g)\n", max_diff, max_abs);
+  EXPECT_GT(max_abs, 0.01);
+  EXPECT_LT(max_diff, 1e-5 * std::max(1.0, max_abs)) << "largest logit " << max_abs;
+
+  // Shapes it cannot embed into are refused with the reason.
+  SynthParams bad = big;
+  bad.n_head_kv = 4;
+  bad.n_head = 16;
+  EXPECT_THROW(write_synth_model(bad, (tmp / "bad.gguf").string()), std::invalid_argument);
+  bad = big;
+  bad.head_dim = 24;
+  EXPECT_THROW(write_synth_model(bad, (tmp / "bad.gguf").string()), std::invalid_argument);
+  bad = big;
+  bad.n_embd = 32;
+  EXPECT_THROW(write_synth_model(bad, (tmp / "bad.gguf").string()), std::invalid_argument);
+  fs::remove_all(tmp);
+}
+
 }  // namespace
 }  // namespace zen::engine
