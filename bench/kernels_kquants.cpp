@@ -87,7 +87,7 @@ int register_all() {
               ->UseRealTime();
         }
         if (ops(t, isa).gemm)
-          for (int64_t cols : {4, 16})
+          for (int64_t cols : {1, 2, 4, 16})
             benchmark::RegisterBenchmark(("gemm/" + base + "/x" + std::to_string(cols)).c_str(), gemm_bench, t, isa, n, cols);
       }
   }

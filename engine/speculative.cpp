@@ -85,12 +85,16 @@ std::vector<int32_t> verify(Sampler& sampler, std::span<const float> logits, siz
 }
 
 int choose_draft_length(double acceptance, int k_max, double cost_per_draft) {
+  return choose_draft_length(acceptance, k_max, [cost_per_draft](int k) { return 1 + cost_per_draft * k; });
+}
+
+int choose_draft_length(double acceptance, int k_max, const std::function<double(int)>& pass_cost) {
   const double a = std::clamp(acceptance, 0.0, 0.999);
   int best_k = 0;
-  double best = 1.0;  // k = 0: one token per pass of cost 1
+  double best = 1.0 / pass_cost(0);  // k = 0: one token per pass
   for (int k = 1; k <= k_max; ++k) {
     const double expected = (1 - std::pow(a, k + 1)) / (1 - a);
-    const double v = expected / (1 + cost_per_draft * k);
+    const double v = expected / pass_cost(k);
     if (v > best) {
       best = v;
       best_k = k;
@@ -99,8 +103,34 @@ int choose_draft_length(double acceptance, int k_max, double cost_per_draft) {
   return best_k;
 }
 
+void PassCost::record(int rows, double seconds) {
+  if (rows < 1 || rows >= static_cast<int>(t_.size()) || !(seconds > 0)) return;
+  double& t = t_[static_cast<size_t>(rows)];
+  t = t > 0 ? 0.8 * t + 0.2 * seconds : seconds;
+}
+
+double PassCost::estimate(int rows) const {
+  if (measured(rows)) return t_[static_cast<size_t>(rows)];
+  int nearest = 0;
+  for (int r = 1; r < static_cast<int>(t_.size()); ++r)
+    if (t_[static_cast<size_t>(r)] > 0 && (nearest == 0 || std::abs(r - rows) < std::abs(nearest - rows))) nearest = r;
+  return nearest == 0 ? 0.0 : t_[static_cast<size_t>(nearest)] * prior(rows) / prior(nearest);
+}
+
+double PassCost::relative(int rows) const {
+  const double one = estimate(1), here = estimate(rows);
+  if (!measured(1) || one <= 0 || here <= 0) return prior(rows);
+  return here / one;
+}
+
 int DraftLength::next() {
-  const int k = choose_draft_length(rate_, k_max_, cost_);
+  ++passes_;
+  if (measured_ && !measured_->measured(1) && passes_ % 8 == 0) return 0;  // measure a plain pass
+  int k = measured_ ? choose_draft_length(rate_, k_max_, [this](int d) { return measured_->relative(d + 1); })
+                    : choose_draft_length(rate_, k_max_, cost_);
+  // Now and then one draft more or fewer, so that the costs next to the chosen one are
+  // measured too and not only extrapolated.
+  if (measured_ && k > 0 && passes_ % 8 == 4) k = std::clamp(k + ((passes_ / 8) % 2 ? 1 : -1), 1, k_max_);
   if (k > 0) return k;
   if (++idle_ < 8) return 0;
   idle_ = 0;

@@ -12,6 +12,7 @@
 // A deterministic drafter has q = 1 on its token.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <unordered_map>
@@ -42,6 +43,29 @@ std::vector<int32_t> verify(Sampler& sampler, std::span<const float> logits, siz
 // that maximises expected tokens per pass, (1 - a^(k+1)) / (1 - a), over the pass's relative
 // cost, 1 + cost_per_draft * k.
 int choose_draft_length(double acceptance, int k_max, double cost_per_draft);
+// Same, with the relative cost of a pass with k drafts (1 for k = 0) given by pass_cost(k).
+int choose_draft_length(double acceptance, int k_max, const std::function<double(int)>& pass_cost);
+
+// What passes really cost here, by rows (1 + drafted tokens), measured on passes of a lone
+// sequence (drafting included). A linear model (each drafted row adds a fixed share) is far off
+// on some machines: where a 2-row pass takes the batched kernels, it can cost 1.7x a 1-row
+// pass while 4 rows cost little more than 2. Row counts not measured yet are estimated from the
+// nearest measured one with the linear prior's shape; without a measured 1-row pass the prior
+// is all there is.
+class PassCost {
+ public:
+  explicit PassCost(double prior_per_row, int max_rows = 33) : prior_(prior_per_row), t_(static_cast<size_t>(max_rows) + 1, 0.0) {}
+  void record(int rows, double seconds);
+  bool measured(int rows) const { return rows >= 1 && rows < static_cast<int>(t_.size()) && t_[static_cast<size_t>(rows)] > 0; }
+  // A pass of `rows` rows over a 1-row pass.
+  double relative(int rows) const;
+
+ private:
+  double prior(int rows) const { return 1 + prior_ * (rows - 1); }
+  double estimate(int rows) const;  // seconds, or 0 when nothing is measured
+  double prior_;
+  std::vector<double> t_;  // exponential average of seconds by rows; 0: not measured
+};
 
 // Running acceptance statistics of one sequence (or a whole service).
 struct SpecStats {
@@ -63,9 +87,12 @@ struct SpecStats {
 // optimistic so drafting gets a chance).
 class DraftLength {
  public:
-  DraftLength(int k_max, double cost_per_draft) : k_max_(k_max), cost_(cost_per_draft) {}
+  // With `measured` (owned by the caller, outliving this), k follows measured pass costs.
+  DraftLength(int k_max, double cost_per_draft, const PassCost* measured = nullptr)
+      : k_max_(k_max), cost_(cost_per_draft), measured_(measured) {}
   // k for the next pass; when drafting does not pay, 0, except for a probe of 1 every 8th pass
-  // so that a sequence that starts repeating itself is noticed.
+  // so that a sequence that starts repeating itself is noticed. While no 1-row pass has been
+  // measured, every 8th pass is a plain one, to measure it.
   int next();
   void record(int drafted, int accepted);
   double rate() const { return rate_; }
@@ -73,8 +100,10 @@ class DraftLength {
  private:
   int k_max_;
   double cost_;
+  const PassCost* measured_;
   double rate_ = 0.7;
   int idle_ = 0;
+  int passes_ = 0;
 };
 
 // A small model that drafts for many sequences, each with its own KV cache. The draft model's

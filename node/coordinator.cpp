@@ -35,6 +35,7 @@ Coordinator::Coordinator(NodeConfig cfg) : cfg_(std::move(cfg)) {
   } else if (cfg_.speculative.mode == "lookup") {
     log_line(cfg_.name, "speculative decoding with prompt-lookup drafts");
   }
+  pass_cost_ = std::make_unique<engine::PassCost>(spec_cost_);
   fs::create_directories(cfg_.data_dir);
   log_line(cfg_.name, "hashing " + cfg_.model.string() + " (cached after the first time)");
   digest_ = file_digest(cfg_.model, cfg_.data_dir);

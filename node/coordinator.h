@@ -128,7 +128,8 @@ class Coordinator : public InferenceService {
   std::shared_ptr<const engine::Model> local_model_;  // this node's slice, kept while the plan gives it the same one
   engine::SliceSpec local_spec_{};
   std::unique_ptr<engine::DraftModel> draft_;  // speculative.mode = draft
-  double spec_cost_ = 0.2;                     // a draft's cost relative to a pass (verify row + drafting)
+  double spec_cost_ = 0.2;                     // a draft's cost relative to a pass (verify row + drafting): the prior
+  std::unique_ptr<engine::PassCost> pass_cost_;  // measured costs of a lone request's passes, through the pipeline
   std::map<std::pair<uint64_t, int>, std::chrono::steady_clock::time_point> sent_at_;
   std::chrono::steady_clock::time_point next_stall_check_{};  // (request, stage) -> Forward sent
 

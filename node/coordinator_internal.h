@@ -32,6 +32,8 @@ struct Coordinator::Request {
   std::unique_ptr<StopText> stop;  // releases text that cannot be the start of a stop string
   std::unique_ptr<engine::DraftLength> draft_len;  // speculative decoding: k for the next pass
   int pending_draft = 0;           // drafts in the Forward in flight
+  int pass_rows = 0;               // rows of the decode pass in flight (0: a prompt pass)
+  std::chrono::steady_clock::time_point pass_start{};  // when its drafting began
   engine::SpecStats spec;
   std::chrono::steady_clock::time_point progress_at;  // the last output of a stage for it
   int retries = 0;                  // re-reads after a stall (lost message)

@@ -53,6 +53,7 @@ void Coordinator::suspend_all() {
   waiting_.clear();
   for (auto& [id, r] : requests_) {  // by id: the order they were submitted in
     r->running = false;
+    r->pass_rows = 0;  // its pass in flight is lost; the time until it resumes is not a pass's cost
     waiting_.push_back(id);
   }
 }

@@ -86,7 +86,7 @@ void Coordinator::start(Request& r) {
   r.pending_draft = 0;  // a Forward of an older plan is gone with it
   r.progress_at = std::chrono::steady_clock::now();
   if (cfg_.speculative.mode != "off" && !r.draft_len)
-    r.draft_len = std::make_unique<engine::DraftLength>(cfg_.speculative.max_draft, spec_cost_);
+    r.draft_len = std::make_unique<engine::DraftLength>(cfg_.speculative.max_draft, spec_cost_, pass_cost_.get());
   // A resumed request rebuilds its KV caches from the prompt and the tokens sampled so far;
   // the last stage's sampler skips the random draws those tokens took.
   std::vector<int32_t> history = r.req.prompt;
@@ -160,6 +160,9 @@ void Coordinator::on_tokens(uint64_t id, const std::vector<int32_t>& tokens) {
   if (it == requests_.end() || !it->second->running || tokens.empty()) return;  // cancelled, or waiting to resume
   Request& r = *it->second;
   r.progress_at = std::chrono::steady_clock::now();
+  if (r.pass_rows > 0 && requests_.size() == 1)  // a lone request: what a pass of its rows costs
+    pass_cost_->record(r.pass_rows, std::chrono::duration<double>(r.progress_at - r.pass_start).count());
+  r.pass_rows = 0;
   if (r.pending_draft > 0) {
     // The stages hold keys and values for every draft; the rejected ones are overwritten
     // when the next Forward starts at the first of them.
@@ -215,6 +218,7 @@ void Coordinator::send_next(Request& r) {
   f.positions = {r.next_pos};
   f.tokens = {r.tokens.back()};
   f.want_logits = f.last_chunk = true;
+  r.pass_start = std::chrono::steady_clock::now();
   // Speculate while few requests run: with many, the batch already fills every pass.
   if (r.draft_len && requests_.size() <= 2) {
     const int room = std::min(r.req.max_tokens - r.generated - 1, n_ctx_ - 2 - r.next_pos);
@@ -244,6 +248,7 @@ void Coordinator::send_next(Request& r) {
     }
   }
   r.next_pos += static_cast<int32_t>(f.seq_ids.size());
+  r.pass_rows = static_cast<int>(f.seq_ids.size());
   sent_at_[{r.id, 0}] = std::chrono::steady_clock::now();
   to_stage(0, std::move(f));
 }

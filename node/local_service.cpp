@@ -81,6 +81,7 @@ LocalService::LocalService(std::shared_ptr<const engine::Model> model, const Loc
     throw std::invalid_argument("speculative must be off, lookup or draft (got '" + opt_.speculative + "')");
   }
   if (opt_.spec_k_max < 1 || opt_.spec_k_max > 32) throw std::invalid_argument("spec_k_max must be in [1, 32]");
+  pass_cost_ = std::make_unique<engine::PassCost>(spec_cost_);
   for (int s = opt_.max_seqs - 1; s >= 0; --s) free_slots_.push_back(s);
   stats_.free_slots = opt_.max_seqs;
   thread_ = std::thread([this] { loop(); });
@@ -342,7 +343,7 @@ void LocalService::loop() {
         r->decoder = std::make_unique<engine::StreamDecoder>(*tok_);
         r->text = std::make_unique<StopText>(r->req.stop);
         if (opt_.speculative != "off")
-          r->draft_len = std::make_unique<engine::DraftLength>(opt_.spec_k_max, spec_cost_);
+          r->draft_len = std::make_unique<engine::DraftLength>(opt_.spec_k_max, spec_cost_, pass_cost_.get());
         if (draft_) {
           engine::SamplerParams dp = r->req.sampling;
           dp.seed ^= 0x9E3779B97F4A7C15ull;  // its own stream: drafts must not steal the target's numbers
@@ -356,6 +357,7 @@ void LocalService::loop() {
 void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
   // Rows: first the next token of every generating sequence (with its drafts when
   // speculating), then prompt chunks round-robin.
+  const auto step_start = std::chrono::steady_clock::now();  // drafting included in a pass's cost
   std::vector<engine::BatchRow> rows;
   struct Out {
     Request* r;
@@ -436,6 +438,9 @@ void LocalService::step(std::vector<std::unique_ptr<Request>>& active) {
       const auto t0 = std::chrono::steady_clock::now();
       ctx_->forward(rows, nullptr, logits);
       busy = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (n_seqs == 1 && prompt_read == 0)  // a lone generating sequence: what its k costs
+        pass_cost_->record(static_cast<int>(rows.size()),
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count());
       {  // before any token of this pass goes out (see below)
         std::lock_guard<std::mutex> lk(mu_);
         ++stats_.steps;

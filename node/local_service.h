@@ -98,7 +98,8 @@ class LocalService final : public InferenceService {
   int n_ctx_ = 0;
   std::unique_ptr<engine::Context> ctx_;  // used by the scheduler thread only
   std::unique_ptr<engine::DraftModel> draft_;  // speculative == "draft"
-  double spec_cost_ = 0.2;  // a verify row's cost relative to a one-row pass (+ drafting)
+  double spec_cost_ = 0.2;  // a verify row's cost relative to a one-row pass (+ drafting): the prior
+  std::unique_ptr<engine::PassCost> pass_cost_;  // measured pass costs (scheduler thread only)
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -132,5 +132,32 @@ TEST(DraftLength, FollowsAcceptance) {
   EXPECT_EQ(dl.next(), 6);
 }
 
+// Measured pass costs replace the linear prior: where 2 rows cost 1.7 passes but 4 rows barely
+// more than 3 (the batched kernels' tiles), k lands where tokens per second peak.
+TEST(DraftLength, FollowsMeasuredPassCosts) {
+  PassCost pc(0.2);
+  EXPECT_DOUBLE_EQ(pc.relative(5), 1.8) << "nothing measured: the prior";
+  const double seconds[] = {0, 1.0, 1.7, 1.9, 1.95, 2.7, 2.9, 3.0, 3.05, 3.8};
+  for (int rows = 2; rows <= 9; ++rows) pc.record(rows, 0.01 * seconds[rows]);
+  EXPECT_DOUBLE_EQ(pc.relative(4), 1.6) << "no 1-row pass measured yet: still the prior";
+  pc.record(1, 0.01);
+  EXPECT_NEAR(pc.relative(4), 1.95, 1e-9);
+  EXPECT_NEAR(pc.relative(12), 3.8 * (1 + 0.2 * 11) / (1 + 0.2 * 8), 1e-9) << "beyond the table: from the nearest";
+  const auto measured = [&](int k) { return pc.relative(k + 1); };
+  EXPECT_EQ(choose_draft_length(0.8, 8, measured), 3);
+  EXPECT_EQ(choose_draft_length(0.8, 8, 0.2), 4) << "the linear prior would draft more";
+  pc.record(1, 0.03);  // an average, not the last figure
+  EXPECT_GT(pc.relative(4), 1.0);
+
+  // Until a plain pass has been measured, every 8th pass is one.
+  PassCost fresh(0.2);
+  DraftLength dl(6, 0.2, &fresh);
+  int plain = 0;
+  for (int i = 0; i < 16; ++i) plain += dl.next() == 0;
+  EXPECT_EQ(plain, 2);
+  fresh.record(1, 0.01);
+  for (int i = 0; i < 16; ++i) EXPECT_GT(dl.next(), 0) << "pass " << i;
+}
+
 }  // namespace
 }  // namespace zen::engine
