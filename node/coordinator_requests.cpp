@@ -295,6 +295,9 @@ void Coordinator::finish(Request& r, const std::string& reason, const std::strin
     counters_.generated += static_cast<uint64_t>(r.generated);
   }
   r.on_event(ev);
+  if (r.spec.passes > 0)
+    log_line(cfg_.name, "request " + std::to_string(r.id) + ": " + std::to_string(r.spec.emitted) + " tokens in " +
+                            std::to_string(r.spec.passes) + " speculative passes; pass ms by rows: " + pass_cost_->describe());
   if (draft_) draft_->drop(static_cast<int32_t>(r.seq));
   for (int s = 0; s < static_cast<int>(stage_nodes_.size()) + 1; ++s) sent_at_.erase({r.id, s});
   transport::ClearSequence c{r.id, {r.seq}};

@@ -96,8 +96,7 @@ LocalService::~LocalService() {
   if (thread_.joinable()) thread_.join();
 }
 
-uint64_t LocalService::submit(CompletionRequest req, std::function<bool(const TokenEvent&)> on_event) {
-  if (!on_event) throw std::invalid_argument("submit: on_event is required");
+void LocalService::validate(const CompletionRequest& req) const {
   if (req.prompt.empty()) throw RequestError("the prompt is empty");
   if (req.prompt.size() >= static_cast<size_t>(n_ctx_))
     throw RequestError("the prompt has " + std::to_string(req.prompt.size()) + " tokens; the context holds " +
@@ -107,23 +106,38 @@ uint64_t LocalService::submit(CompletionRequest req, std::function<bool(const To
     if (t < 0 || t >= n_vocab)
       throw RequestError("token id " + std::to_string(t) + " is out of range [0, " + std::to_string(n_vocab) + ")");
   if (req.max_tokens < 1) throw RequestError("max_tokens must be at least 1");
+}
 
-  auto r = std::make_unique<Request>();
-  r->req = std::move(req);
-  r->on_event = std::move(on_event);
-  uint64_t id;
+uint64_t LocalService::submit(CompletionRequest req, std::function<bool(const TokenEvent&)> on_event) {
+  std::vector<std::pair<CompletionRequest, std::function<bool(const TokenEvent&)>>> one;
+  one.emplace_back(std::move(req), std::move(on_event));
+  return submit_all(std::move(one)).front();
+}
+
+std::vector<uint64_t> LocalService::submit_all(
+    std::vector<std::pair<CompletionRequest, std::function<bool(const TokenEvent&)>>> requests) {
+  for (const auto& [req, on_event] : requests) {
+    if (!on_event) throw std::invalid_argument("submit: on_event is required");
+    validate(req);
+  }
+  std::vector<uint64_t> ids;
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stopping_) throw OverloadedError("the service is shutting down");
-    if (queue_.size() >= free_slots_.size() + opt_.max_queue)
+    if (queue_.size() + requests.size() > free_slots_.size() + opt_.max_queue)
       throw OverloadedError("overloaded: " + std::to_string(n_active_) + " requests running and " +
                             std::to_string(queue_.size()) + " waiting; try again later");
-    id = r->id = next_id_++;
-    queue_.push_back(std::move(r));
+    for (auto& [req, on_event] : requests) {
+      auto r = std::make_unique<Request>();
+      r->req = std::move(req);
+      r->on_event = std::move(on_event);
+      ids.push_back(r->id = next_id_++);
+      queue_.push_back(std::move(r));
+    }
     stats_.queued = static_cast<int>(queue_.size());
   }
   cv_.notify_all();
-  return id;
+  return ids;
 }
 
 void LocalService::cancel(uint64_t request_id) {

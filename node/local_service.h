@@ -61,6 +61,9 @@ class LocalService final : public InferenceService {
   std::string chat_template() const override { return template_; }
   int n_ctx() const override { return n_ctx_; }
   uint64_t submit(CompletionRequest req, std::function<bool(const TokenEvent&)> on_event) override;
+  // Queues several requests at once (all or none): the scheduler admits them in the same step,
+  // however the submitting thread is scheduled.
+  std::vector<uint64_t> submit_all(std::vector<std::pair<CompletionRequest, std::function<bool(const TokenEvent&)>>> requests);
   void cancel(uint64_t request_id) override;
   nlohmann::json cluster_info() const override;
   void write_metrics(MetricsText& out) const override;
@@ -87,6 +90,7 @@ class LocalService final : public InferenceService {
   void loop();
   void step(std::vector<std::unique_ptr<Request>>& active);
   // Feeds a sampled token to the request; returns false when the request has ended.
+  void validate(const CompletionRequest& req) const;  // throws RequestError
   bool on_token(Request& r, int32_t token);
   void finish(Request& r, const std::string& reason, const std::string& error = "");
   bool emit(Request& r, TokenEvent ev);

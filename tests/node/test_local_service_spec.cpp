@@ -74,11 +74,15 @@ std::vector<std::vector<int32_t>> run_all(LocalService& svc, int max_tokens, std
                                           bool one_by_one = false) {
   const auto ps = prompts();
   std::vector<Collected> got(ps.size());
-  for (size_t i = 0; i < ps.size(); ++i) {
-    svc.submit(request(ps[i], max_tokens), got[i].callback());
-    if (one_by_one) {
+  if (one_by_one) {
+    for (size_t i = 0; i < ps.size(); ++i) {
+      svc.submit(request(ps[i], max_tokens), got[i].callback());
       EXPECT_TRUE(got[i].wait());
     }
+  } else {  // all in the scheduler's first step, however busy the machine
+    std::vector<std::pair<CompletionRequest, std::function<bool(const node::TokenEvent&)>>> all;
+    for (size_t i = 0; i < ps.size(); ++i) all.emplace_back(request(ps[i], max_tokens), got[i].callback());
+    svc.submit_all(std::move(all));
   }
   std::vector<std::vector<int32_t>> out;
   for (auto& g : got) {
