@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -121,6 +122,17 @@ double PassCost::relative(int rows) const {
   const double one = estimate(1), here = estimate(rows);
   if (!measured(1) || one <= 0 || here <= 0) return prior(rows);
   return here / one;
+}
+
+std::string PassCost::describe() const {
+  std::string out;
+  char buf[48];
+  for (size_t r = 1; r < t_.size(); ++r)
+    if (t_[r] > 0) {
+      std::snprintf(buf, sizeof buf, "%s%zu:%.1f", out.empty() ? "" : " ", r, t_[r] * 1e3);
+      out += buf;
+    }
+  return out.empty() ? "none measured" : out;
 }
 
 int DraftLength::next() {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -59,6 +60,8 @@ class PassCost {
   bool measured(int rows) const { return rows >= 1 && rows < static_cast<int>(t_.size()) && t_[static_cast<size_t>(rows)] > 0; }
   // A pass of `rows` rows over a 1-row pass.
   double relative(int rows) const;
+  // The measured table, "rows:ms ...", for logs.
+  std::string describe() const;
 
  private:
   double prior(int rows) const { return 1 + prior_ * (rows - 1); }
