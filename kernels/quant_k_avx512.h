@@ -30,9 +30,7 @@ inline __m512i halves_i16(short a, short b) {
 // Bytes 0..31 = a, 32..63 = b.
 inline __m512i halves_i8(char a, char b) { return _mm512_inserti64x4(_mm512_set1_epi8(a), _mm256_set1_epi8(b), 1); }
 
-// Permutation indices for scales: 16-bit lane i -> first + i / 16 (sub-blocks of 32 weights).
-inline __m512i idx_by_32(int first) { return halves_i16(static_cast<short>(first), static_cast<short>(first + 1)); }
-// 16-bit lane i -> first + i / 8 (sub-blocks of 16 weights).
+// Permutation indices for scales (Q2_K/Q3_K): 16-bit lane i -> first + i / 8 (sub-blocks of 16 weights).
 inline __m512i idx_by_16(int first) {
   const __m512i base = _mm512_set_epi64(0x0003000300030003LL, 0x0003000300030003LL, 0x0002000200020002LL,
                                         0x0002000200020002LL, 0x0001000100010001LL, 0x0001000100010001LL, 0, 0);
