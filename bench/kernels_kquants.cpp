@@ -33,19 +33,19 @@ std::vector<uint8_t> weights(DType t, int64_t n, int64_t rows) {
   return all;
 }
 
-std::vector<uint8_t> activations(int64_t n, int64_t cols) {
+// Activations in the order t's kernels at isa read.
+std::vector<uint8_t> activations(DType t, Isa isa, int64_t n, int64_t cols) {
   const size_t rb = row_bytes(DType::Q8_K, n);
   std::vector<uint8_t> out(rb * static_cast<size_t>(cols));
   for (int64_t c = 0; c < cols; ++c)
-    ops(DType::Q8_K, Isa::Scalar).quantize(gaussian(static_cast<size_t>(n), 7 + static_cast<uint32_t>(c)).data(),
-                                           out.data() + rb * c, n);
+    prepare_activations(t, isa, gaussian(static_cast<size_t>(n), 7 + static_cast<uint32_t>(c)).data(), out.data() + rb * c, n);
   return out;
 }
 
 void vec_dot_bench(benchmark::State& state, DType t, Isa isa, int64_t n, size_t target_bytes) {
   const size_t rb = row_bytes(t, n);
   const int64_t rows = static_cast<int64_t>(std::max<size_t>(1, target_bytes / rb));
-  const std::vector<uint8_t> w = weights(t, n, rows), x = activations(n, 1);
+  const std::vector<uint8_t> w = weights(t, n, rows), x = activations(t, isa, n, 1);
   const VecDotFn dot = ops(t, isa).vec_dot;
   std::vector<float> y(static_cast<size_t>(rows));
   for (auto _ : state) {
@@ -59,7 +59,7 @@ void vec_dot_bench(benchmark::State& state, DType t, Isa isa, int64_t n, size_t 
 void gemm_bench(benchmark::State& state, DType t, Isa isa, int64_t n, int64_t cols) {
   const size_t rb = row_bytes(t, n), xb = row_bytes(DType::Q8_K, n);
   const int64_t rows = 64;
-  const std::vector<uint8_t> w = weights(t, n, rows), x = activations(n, cols);
+  const std::vector<uint8_t> w = weights(t, n, rows), x = activations(t, isa, n, cols);
   const GemmFn gemm = ops(t, isa).gemm;
   std::vector<float> y(static_cast<size_t>(rows * cols));
   for (auto _ : state) {

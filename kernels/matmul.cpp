@@ -20,11 +20,15 @@ void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& po
   }
   const QuantizeFn quantize = ops(vt).quantize;
   if (!quantize) throw std::runtime_error(std::string("no activation conversion for ") + type_name(vt));
+  const RelayoutFn relayout = ops(w.type).relayout_x;
   const size_t xs = row_bytes(vt, w.cols);
   if (scratch.xq.size() < xs * static_cast<size_t>(n)) scratch.xq.resize(xs * static_cast<size_t>(n));
   std::byte* xq = scratch.xq.data();
   pool.parallel_for(n, 4, [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t) quantize(x + t * w.cols, xq + static_cast<size_t>(t) * xs, w.cols);
+    for (int64_t t = t0; t < t1; ++t) {
+      quantize(x + t * w.cols, xq + static_cast<size_t>(t) * xs, w.cols);
+      if (relayout) relayout(xq + static_cast<size_t>(t) * xs, w.cols);
+    }
   });
   matmul_prepared(w, xq, xs, n, y, pool, scratch);
 }
@@ -68,6 +72,18 @@ void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n
       }
     }
   });
+}
+
+void prepare_activations(DType w_type, Isa isa, const float* src, void* dst, int64_t n) {
+  const DType vt = type_info(w_type).vec_dot_type;
+  if (vt == DType::F32) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  const QuantizeFn quantize = ops(vt, isa).quantize;
+  if (!quantize) throw std::runtime_error(std::string("no activation conversion for ") + type_name(vt));
+  quantize(src, dst, n);
+  if (const RelayoutFn relayout = ops(w_type, isa).relayout_x) relayout(dst, n);
 }
 
 void get_row(const MatRef& w, int64_t r, float* dst) {

@@ -33,7 +33,8 @@ struct MatmulScratch {
 // x is [n][w.cols] float, y is [n][w.rows] float.
 void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& pool, MatmulScratch& scratch);
 
-// Same, with x already converted to vec_dot_type (rows x_stride bytes apart).
+// Same, with x already converted to vec_dot_type and relayout_x'd (rows x_stride bytes apart;
+// see prepare_activations).
 void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n, float* y, ThreadPool& pool,
                      MatmulScratch& scratch);
 

@@ -18,12 +18,15 @@ using DequantizeFn = void (*)(const void* src, float* dst, int64_t n);
 // Float -> this type. For activations (Q8_0, Q8_1, Q8_K, F16, BF16) this is the conversion
 // done before a dot product; for weight types it is the reference-quality quantizer.
 using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
-// Dot product of n elements: w is in this type, x in this type's vec_dot_type.
+// Dot product of n elements: w is in this type, x in this type's vec_dot_type (relayout_x'd).
 using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
 // Optional tile product: y[j * ldy + i] = dot(w row i, x row j) for i < nr, j < nc.
 // Rows of w are w_stride bytes apart, rows of x (already in vec_dot_type) x_stride bytes.
 using GemmFn = void (*)(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride,
                         const void* x, size_t x_stride, float* y, size_t ldy);
+
+// Rearranges n elements of activations, already converted to vec_dot_type, in place.
+using RelayoutFn = void (*)(void* x, int64_t n);
 
 struct TypeOps {
   DequantizeFn dequantize = nullptr;
@@ -34,6 +37,9 @@ struct TypeOps {
   // may use vec_dot; otherwise every row goes through gemm, so that a row's result never
   // depends on how many other rows share its batch.
   bool gemm_exact = false;
+  // When set, vec_dot and gemm read their activations in this ISA's own order within each
+  // block (same size as vec_dot_type): convert with vec_dot_type's quantize, then relayout_x.
+  RelayoutFn relayout_x = nullptr;
 };
 
 inline constexpr size_t kMaxTypeId = 32;
@@ -59,6 +65,10 @@ const OpsTable& ops_table();
 const OpsTable& ops_table(Isa isa);
 inline const TypeOps& ops(DType t) { return ops_table()[static_cast<size_t>(t)]; }
 inline const TypeOps& ops(DType t, Isa isa) { return ops_table(isa)[static_cast<size_t>(t)]; }
+
+// Converts n floats into the activations that w_type's vec_dot and gemm at `isa` read
+// (vec_dot_type's quantize, then relayout_x). dst holds row_bytes(vec_dot_type, n).
+void prepare_activations(DType w_type, Isa isa, const float* src, void* dst, int64_t n);
 
 // Fill functions, one per (family, level). Each sets only the entries it implements.
 // Legacy family: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1.

@@ -37,20 +37,6 @@ inline __m512i idx_by_16(int first) {
   return _mm512_add_epi16(base, _mm512_set1_epi16(static_cast<short>(first)));
 }
 
-// Q4_K: the 64 levels of elements 64j .. 64j+63 (4-bit, one byte each, in element order).
-inline __m512i q4_levels(const uint8_t* qs, int j) {
-  const __m512i q = _mm512_broadcast_i64x4(load256(qs + 32 * j));
-  return _mm512_and_si512(_mm512_srlv_epi16(q, halves_i16(0, 4)), _mm512_set1_epi8(0x0f));
-}
-
-// Q5_K: adds the fifth bit (16) to the levels of elements 64j .. 64j+63 from q4_levels: bit 2j
-// of qh[l] for the first 32, bit 2j+1 for the next 32.
-inline __m512i q5_high_bits(__m512i levels, const uint8_t* qh, int j) {
-  const __m512i hb = _mm512_broadcast_i64x4(load256(qh));
-  const __mmask64 k = _mm512_test_epi8_mask(hb, halves_i8(static_cast<char>(1 << (2 * j)), static_cast<char>(2 << (2 * j))));
-  return _mm512_mask_add_epi8(levels, k, levels, _mm512_set1_epi8(16));
-}
-
 // Q6_K: the 64 levels (6-bit, stored as q + 32) of elements 128h + 64k .. +63, k in {0, 1}.
 inline __m512i q6_levels(const uint8_t* ql, const uint8_t* qh, int h, int k) {
   const __m512i l = load512(ql + 64 * h);
@@ -64,8 +50,8 @@ inline __m512i q6_levels(const uint8_t* ql, const uint8_t* qh, int h, int k) {
                                    m30, 0xf8);
 }
 
-// Integer dot product of 128 weight levels with 128 activations, two 64-element halves (a, b)
-// at a time: vpdpbusd sums 4 products per 32-bit lane exactly (|sum| <= 4 * 63 * 127 < 2^15),
+// Q6_K: integer dot product of 128 weight levels with 128 activations, two 64-element halves
+// (a, b) at a time: vpdpbusd sums 4 products per 32-bit lane exactly (|sum| <= 4 * 63 * 127 < 2^15),
 // vpackssdw packs both halves to 16 bits without loss, and vpdpwssd multiplies each 16-bit
 // lane by its sub-block scale (s, laid out by scale_pairs_*) and adds adjacent lanes into acc.
 // 3 multiplies per 128 weights, where vpmaddubsw + vpdpwssd per 64 take 4.
@@ -80,25 +66,94 @@ inline __m512i dot_pair(__m512i acc, __m512i va, const void* xa, __m512i vb, con
 struct ScaleIdx {
   alignas(64) int16_t lane[32];
 };
-// Q4_K/Q5_K: a half is 64 elements = sub-blocks of 32: lanes 0..7 of half a belong to its first
-// sub-block, 8..15 to its second. Pair p covers sub-blocks 4p .. 4p+3.
-constexpr ScaleIdx scale_idx_by_32(int p) {
-  ScaleIdx r{};
-  for (int l = 0; l < 32; ++l) r.lane[l] = static_cast<int16_t>(4 * p + (l % 8 < 4 ? 0 : 2) + (l / 8 >= 2 ? 1 : 0));
-  return r;
-}
 // Q6_K: sub-blocks of 16: lane 4c+i of a half belongs to its sub-block c. Pair p covers 8p .. 8p+7.
 constexpr ScaleIdx scale_idx_by_16(int p) {
   ScaleIdx r{};
   for (int l = 0; l < 32; ++l) r.lane[l] = static_cast<int16_t>(8 * p + (l % 8 < 4 ? 0 : 4) + l / 8);
   return r;
 }
-constexpr ScaleIdx kScaleIdx32[2] = {scale_idx_by_32(0), scale_idx_by_32(1)};
 constexpr ScaleIdx kScaleIdx16[2] = {scale_idx_by_16(0), scale_idx_by_16(1)};
-// The scales of pair p in dot_pair's layout, from 8 (Q4_K/Q5_K) or 16 (Q6_K) int16 scales in
-// the low lanes of sc.
-inline __m512i scale_pairs_by_32(__m512i sc, int p) { return _mm512_permutexvar_epi16(load512(kScaleIdx32[p].lane), sc); }
+// The scales of pair p in dot_pair's layout, from the 16 int16 Q6_K scales in the low lanes of sc.
 inline __m512i scale_pairs_by_16(__m512i sc, int p) { return _mm512_permutexvar_epi16(load512(kScaleIdx16[p].lane), sc); }
+
+// Lane-aligned layout (Q4_K and Q5_K): the activations of every 128-element group are stored
+// as two 64-byte halves, a = elements [0,16) [32,48) [64,80) [96,112) and b = [16,32) [48,64)
+// [80,96) [112,128) of the group (relayout_q8_K_lanes), and the weight levels are unpacked in
+// the same order. Then 32-bit lane l of both halves belongs to sub-block l / 4 of the group, so
+// two vpdpbusd can sum 8 products into one lane (|sum| <= 8 * 31 * 128 < 2^15) before the
+// scale is applied (dot_lanes).
+inline void relayout_lanes_block(int8_t* qs) {
+  for (int h = 0; h < 2; ++h) {
+    const __m512i x0 = load512(qs + 128 * h), x1 = load512(qs + 128 * h + 64);
+    _mm512_storeu_si512(qs + 128 * h, _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_si512(qs + 128 * h + 64, _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+}
+
+// The 128 Q4_K levels of group p (qs bytes 64p .. 64p+63: low nibbles = sub-blocks 4p and
+// 4p+2, high nibbles = 4p+1 and 4p+3), in the lane-aligned order: 16-byte chunks of the low
+// (L) and high (H) nibbles interleave as a = L0 H0 L2 H2, b = L1 H1 L3 H3.
+struct LanePair {
+  __m512i a, b;
+};
+inline LanePair lane_levels(__m512i lo, __m512i hi) {
+  const __m512i ia = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0), ib = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+  return {_mm512_permutex2var_epi64(lo, ia, hi), _mm512_permutex2var_epi64(lo, ib, hi)};
+}
+// The 64 bytes of group p as two 32-byte loads: a block's qs is not 64-byte aligned, and one
+// 64-byte load then splits across cache lines in 3 blocks of 4 (Q4_K decode, 1 thread:
+// 26 -> 29 tokens/s with two halves).
+inline __m512i load_group(const uint8_t* qs, int p) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(load256(qs + 64 * p)), load256(qs + 64 * p + 32), 1);
+}
+inline LanePair q4_lane_levels(const uint8_t* qs, int p) {
+  const __m512i q = load_group(qs, p), m4 = _mm512_set1_epi8(0x0f);
+  return lane_levels(_mm512_and_si512(q, m4), _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+}
+// Q5_K: the fifth bit (16) of element 64j + i (i < 32) is bit 2j of qh[i], of 64j + 32 + i bit
+// 2j + 1; group p holds j = 2p (low nibbles of bytes 0..31, high nibbles) and 2p + 1 (bytes 32..63).
+inline LanePair q5_lane_levels(const uint8_t* qs, const uint8_t* qh, int p) {
+  const __m512i q = load_group(qs, p), m4 = _mm512_set1_epi8(0x0f), b16 = _mm512_set1_epi8(16);
+  const __m512i hb = _mm512_broadcast_i64x4(load256(qh));
+  __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+  const __mmask64 klo = _mm512_test_epi8_mask(hb, halves_i8(static_cast<char>(1 << (4 * p)), static_cast<char>(4 << (4 * p))));
+  const __mmask64 khi = _mm512_test_epi8_mask(hb, halves_i8(static_cast<char>(2 << (4 * p)), static_cast<char>(8 << (4 * p))));
+  lo = _mm512_mask_add_epi8(lo, klo, lo, b16);
+  hi = _mm512_mask_add_epi8(hi, khi, hi, b16);
+  return lane_levels(lo, hi);
+}
+
+// One super-block of one activation row: per group p, two vpdpbusd sum 8 products into each
+// 32-bit lane (lane l: sub-block 4p + l / 4), vpackssdw packs both groups to 16 bits without
+// loss (|sum| <= 8 * 31 * 128 < 2^15), and one vpdpwssd applies the 8 sub-block scales (s16,
+// from lane_scales) and adds adjacent lanes, which share a sub-block, into 32 bits.
+// 5 multiplies per 256 weights, where dot_pair takes 6.
+inline __m512i dot_lanes(const LanePair (&w)[2], const int8_t* x, __m512i s16) {
+  const __m512i z = _mm512_setzero_si512();
+  const __m512i t0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, w[0].a, load512(x)), w[0].b, load512(x + 64));
+  const __m512i t1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, w[1].a, load512(x + 128)), w[1].b, load512(x + 192));
+  return _mm512_dpwssd_epi32(z, _mm512_packs_epi32(t0, t1), s16);
+}
+
+// dot_lanes' scale vector: vpackssdw puts lanes 4c .. 4c+3 of group 0 then of group 1 in 128-bit
+// chunk c, so 16-bit lane j takes scale j / 8 (j % 8 < 4) or 4 + j / 8, from the 8 scales as
+// bytes 0..7 of sm (k4_scales_mins).
+constexpr ScaleIdx lane_scale_idx() {
+  ScaleIdx r{};
+  for (int j = 0; j < 32; ++j) r.lane[j] = static_cast<int16_t>((j % 8 < 4 ? 0 : 4) + j / 8);
+  return r;
+}
+constexpr ScaleIdx kLaneScaleIdx = lane_scale_idx();
+
+inline __m512i lane_scales(__m128i sm) {
+  return _mm512_permutexvar_epi16(load512(kLaneScaleIdx.lane), _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm)));
+}
+
+// Sum of the four 128-bit chunks of v: 4 int32 lanes (exact).
+inline __m128i fold4(__m512i v) {
+  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
 
 }  // namespace
 }  // namespace zen::kernels::kq_avx512

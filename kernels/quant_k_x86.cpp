@@ -32,6 +32,7 @@ void fill_kquants_avx512(OpsTable& t) {
   entry(t, DType::Q5_K).gemm = kq_avx512::gemm_q5_K;
   entry(t, DType::Q6_K).gemm = kq_avx512::gemm_q6_K;
   for (DType d : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) entry(t, d).gemm_exact = true;
+  for (DType d : {DType::Q4_K, DType::Q5_K}) entry(t, d).relayout_x = kq_avx512::relayout_q8_K_lanes;
 }
 
 #endif

@@ -22,7 +22,10 @@ namespace zen::kernels {
                  size_t x_stride, float* y, size_t ldy);
 
 namespace kq_avx2 { ZEN_KQUANT_ISA_DECLS }
-namespace kq_avx512 { ZEN_KQUANT_ISA_DECLS }
+namespace kq_avx512 {
+ZEN_KQUANT_ISA_DECLS
+void relayout_q8_K_lanes(void* x, int64_t n);  // Q4_K/Q5_K's activation order
+}
 
 #undef ZEN_KQUANT_ISA_DECLS
 

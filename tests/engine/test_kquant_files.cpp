@@ -91,7 +91,9 @@ void check_file(const std::string& quant_name, FileStats& stats) {
       for (int64_t i = 0; i < row; ++i) mag += std::fabs(double(deq[row * r + i]) * act[i]);
       for (kernels::Isa isa : kernels::kAllIsas) {
         if (!kernels::isa_supported(isa)) continue;
-        EXPECT_NEAR(kernels::ops(ti.type, isa).vec_dot(row, qb + rb * r, xq.data()), want, 1e-5 * mag)
+        std::vector<uint8_t> xi(xq.size());
+        kernels::prepare_activations(ti.type, isa, act.data(), xi.data(), row);
+        EXPECT_NEAR(kernels::ops(ti.type, isa).vec_dot(row, qb + rb * r, xi.data()), want, 1e-5 * mag)
             << kernels::isa_name(isa) << " row " << r;
       }
     }

@@ -65,6 +65,12 @@ std::vector<uint8_t> random_blocks(DType t, int64_t n, uint32_t seed) {
   return q;
 }
 
+// x (plain Q8_K blocks) in the order w_type's kernels at `isa` read (relayout_x).
+std::vector<uint8_t> for_isa(DType w_type, Isa isa, std::vector<uint8_t> x, int64_t n) {
+  if (const RelayoutFn relayout = ops(w_type, isa).relayout_x) relayout(x.data(), n);
+  return x;
+}
+
 // Sum of |w_i * x_i| over the dequantized rows: the scale of a dot product's rounding error.
 double magnitude(DType t, const uint8_t* w, const uint8_t* x, int64_t n) {
   std::vector<float> wd(n), xd(n);
@@ -116,7 +122,7 @@ TEST(KQuantIsa, VecDotMatchesScalarOnQuantizedRows) {
       const float ref = ops(t, Isa::Scalar).vec_dot(n, w.data(), x.data());
       const double tol = 1e-6 * magnitude(t, w.data(), x.data(), n);
       for (Isa isa : simd_levels()) {
-        const float got = ops(t, isa).vec_dot(n, w.data(), x.data());
+        const float got = ops(t, isa).vec_dot(n, w.data(), for_isa(t, isa, x, n).data());
         EXPECT_NEAR(got, ref, tol) << type_name(t) << " " << isa_name(isa) << " blocks " << nb;
       }
     }
@@ -131,10 +137,38 @@ TEST(KQuantIsa, VecDotMatchesScalarOnRandomBits) {
       const float ref = ops(t, Isa::Scalar).vec_dot(n, w.data(), x.data());
       const double tol = 1e-6 * magnitude(t, w.data(), x.data(), n);
       for (Isa isa : simd_levels()) {
-        const float got = ops(t, isa).vec_dot(n, w.data(), x.data());
+        const float got = ops(t, isa).vec_dot(n, w.data(), for_isa(t, isa, x, n).data());
         EXPECT_NEAR(got, ref, tol) << type_name(t) << " " << isa_name(isa) << " seed " << seed;
       }
     }
+}
+
+TEST(KQuantIsa, RelayoutPermutesEach128Group) {
+  // The only relayout so far (AVX-512 Q4_K/Q5_K): group halves a = [0,16) [32,48) [64,80)
+  // [96,112), b = [16,32) [48,64) [80,96) [112,128); d and bsums untouched.
+  const int64_t n = QK_K * 2;
+  const std::vector<uint8_t> x = random_blocks(DType::Q8_K, n, 5);
+  bool any = false;
+  for (Isa isa : simd_levels())
+    for (DType t : kWeightTypes) {
+      const RelayoutFn relayout = ops(t, isa).relayout_x;
+      if (!relayout) continue;
+      any = true;
+      SCOPED_TRACE(std::string(type_name(t)) + " " + isa_name(isa));
+      std::vector<uint8_t> y = x;
+      relayout(y.data(), n);
+      for (int64_t b = 0; b < n / QK_K; ++b) {
+        const auto* xb = reinterpret_cast<const BlockQ8_K*>(x.data()) + b;
+        const auto* yb = reinterpret_cast<const BlockQ8_K*>(y.data()) + b;
+        ASSERT_EQ(yb->d, xb->d);
+        ASSERT_EQ(std::memcmp(yb->bsums, xb->bsums, sizeof xb->bsums), 0);
+        for (int i = 0; i < QK_K; ++i) {
+          const int g = i / 128, k = i % 128, half = k / 64, chunk = (k % 64) / 16, e = k % 16;
+          ASSERT_EQ(yb->qs[i], xb->qs[128 * g + 32 * chunk + 16 * half + e]) << "block " << b << " byte " << i;
+        }
+      }
+    }
+  if (!any) GTEST_SKIP() << "no ISA level on this CPU rearranges activations";
 }
 
 TEST(KQuantIsa, GemmEqualsVecDot) {
@@ -157,7 +191,8 @@ TEST(KQuantIsa, GemmEqualsVecDot) {
             std::memcpy(w.data() + wrow * i, r.data(), r.size());
           }
           for (int64_t j = 0; j < nc; ++j) {
-            const std::vector<uint8_t> r = quantize(DType::Q8_K, gaussian(n, static_cast<uint32_t>(700 + 10 * nc + j)));
+            const std::vector<uint8_t> r =
+                for_isa(t, isa, quantize(DType::Q8_K, gaussian(n, static_cast<uint32_t>(700 + 10 * nc + j))), n);
             std::memcpy(x.data() + xrow * j, r.data(), r.size());
           }
           const size_t ldy = static_cast<size_t>(nr) + 3;

@@ -2,10 +2,10 @@
 // decode hot path (Q4_K and Q6_K dot products). Q2_K/Q3_K/Q5_K are in kquants_low.cpp, the
 // gemm tiles in kquants_gemm.cpp; the table entries are set in kernels/quant_k_x86.cpp.
 //
-// Every dot product handles 128 weights per step (dot_pair): the levels are unpacked into two
-// 512-bit vectors of bytes in element order, multiplied with 64 activation bytes each (VNNI
-// vpdpbusd, 4 products per 32-bit lane), packed to 16 bits, then multiplied by the sub-block
-// scales and accumulated (vpdpwssd).
+// Q4_K (and Q5_K) read activations in the lane-aligned layout (relayout_q8_K_lanes; see
+// kernels/quant_k_avx512.h): 8 products per 32-bit lane (VNNI vpdpbusd), both 128-element
+// groups packed to 16 bits, one vpdpwssd per super-block for the sub-block scales. Q6_K keeps
+// plain Q8_K order and handles 128 weights per step (dot_pair).
 //
 // ODR safety: compiled with AVX-512 flags; no inline or template functions shared with other
 // files are instantiated here (helpers are in an anonymous namespace, fp16 via _cvtsh_ss).
@@ -41,25 +41,29 @@ void quantize_q8_K(const float* src, void* dst, int64_t n) {
   }
 }
 
+void relayout_q8_K_lanes(void* x, int64_t n) {
+  auto* y = static_cast<BlockQ8_K*>(x);
+  for (int64_t b = 0; b < n / QK_K; ++b) relayout_lanes_block(y[b].qs);
+}
+
+// x in the lane-aligned layout (relayout_q8_K_lanes). Per super-block the integer sums fold
+// to 4 lanes; the scale term and the mins term have a 4-lane accumulator each, updated as the
+// gemm tiles update each of their rows (bit-identical results).
 float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ4_K*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
-  __m512 acc = _mm512_setzero_ps();
-  __m128 acc_min = _mm_setzero_ps();
+  __m128 acc = _mm_setzero_ps(), acc_min = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const float dx = x[b].d;
     const __m128i sm = k4_scales_mins(w[b].scales);
     // mins: sum over sub-blocks j of m_j * (sum of the 32 activations of j)
     const __m128i mprod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bsums_by_32(x[b].bsums));
+    const LanePair v[2] = {q4_lane_levels(w[b].qs, 0), q4_lane_levels(w[b].qs, 1)};
+    const __m128i sumi = fold4(dot_lanes(v, x[b].qs, lane_scales(sm)));
+    acc = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].d)), _mm_cvtepi32_ps(sumi), acc);
     acc_min = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].dmin)), _mm_cvtepi32_ps(mprod), acc_min);
-    const __m512i sc = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));  // 8 int16 scales
-    __m512i sumi = _mm512_setzero_si512();
-    for (int p = 0; p < 2; ++p)  // elements 128p .. 128p+127 = sub-blocks 4p .. 4p+3
-      sumi = dot_pair(sumi, q4_levels(w[b].qs, 2 * p), x[b].qs + 128 * p, q4_levels(w[b].qs, 2 * p + 1),
-                      x[b].qs + 128 * p + 64, scale_pairs_by_32(sc, p));
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(dx * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(sumi), acc);
   }
-  return _mm512_reduce_add_ps(acc) - hsum128(acc_min);
+  return hsum128(acc) - hsum128(acc_min);
 }
 
 float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {

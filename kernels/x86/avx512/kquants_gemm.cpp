@@ -1,4 +1,6 @@
-// AVX-512 (VNNI) gemm tiles for Q4_K, Q5_K and Q6_K weights x Q8_K activations (prompt processing).
+// AVX-512 (VNNI) gemm tiles for Q4_K, Q5_K and Q6_K weights x Q8_K activations (batched decode,
+// prompt processing). Q4_K/Q5_K read the activations in the lane-aligned layout (see
+// kernels/quant_k_avx512.h), Q6_K in plain Q8_K order.
 // A register tile of up to 4 weight rows x 4 activation rows: per super-block each weight row is
 // unpacked once (4 vectors of 64 levels + 2 scale vectors) and reused for every activation row;
 // each (row, activation) pair keeps the same float accumulators as vec_dot and updates them in
@@ -32,63 +34,88 @@ inline void prefetch_block(const void* p) {
 }
 
 // Q4_K, and Q5_K (Block = BlockQ5_K: the fifth bit of each level comes from qh).
-// The mins term of all R rows shares one vector per activation row (row r in lanes 4r .. 4r+3),
-// with the same lane arithmetic as vec_dot's 4-lane acc_min, so results stay bit-identical.
+// Per super-block, each (row, column) integer sum (16 lanes) folds to 4 lanes, and the 4 rows
+// of a column share one float accumulator (and one for the mins term): row r in lanes
+// 4r .. 4r+3, updated with the same lane arithmetic as vec_dot's 4-lane accumulators, so
+// results stay bit-identical. Rows are
+// unpacked two at a time and their sums merged pairwise (shuffle + add), which keeps the
+// whole tile in registers (16 separate accumulators did not fit beside the unpacked rows).
 template <typename Block, int R, int C>
 void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
   constexpr bool kHigh = sizeof(Block) == sizeof(BlockQ5_K);
-  __m512 acc[R][C], acc_min[C];
+  constexpr int kPairs = (R + 1) / 2;
+  __m512 acc[C], acc_min[C];
   ZEN_UNROLL
-  for (int c = 0; c < C; ++c) {
-    acc_min[c] = _mm512_setzero_ps();
-    ZEN_UNROLL
-    for (int r = 0; r < R; ++r) acc[r][c] = _mm512_setzero_ps();
-  }
+  for (int c = 0; c < C; ++c) acc[c] = acc_min[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const BlockQ8_K* xb[C];
     ZEN_UNROLL
     for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
-    __m512i mins = _mm512_setzero_si512();  // row r's 8 mins in 16-bit lanes 8r .. 8r+7
-    __m512 dmin = _mm512_setzero_ps();      // row r's dmin in lanes 4r .. 4r+3
+    __m512i mins = _mm512_setzero_si512();            // row r's 8 mins in 16-bit lanes 8r .. 8r+7
+    __m512 dw = _mm512_setzero_ps(), dmin = dw;       // row r's d and dmin in lanes 4r .. 4r+3
+    __m512i first[C];                                 // rows 0 and 1 of each column, half folded
     ZEN_UNROLL
-    for (int r = 0; r < R; ++r) {
-      const Block* wb = reinterpret_cast<const Block*>(w + ws * r) + b;
-      prefetch_block<sizeof(Block)>(reinterpret_cast<const uint8_t*>(wb) + ws * R * kPrefetchTiles);
-      const __m128i sm = k4_scales_mins(wb->scales);
-      const auto lanes = static_cast<__mmask16>(0xfu << (4 * r));
-      mins = _mm512_mask_broadcast_i32x4(mins, lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
-      dmin = _mm512_mask_broadcastss_ps(dmin, lanes, _mm_set_ss(_cvtsh_ss(wb->dmin)));
-      const __m512i sc = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm));
-      __m512i v[4];
+    for (int h = 0; h < kPairs; ++h) {
+      LanePair v[2][2];
+      __m512i s[2];
       ZEN_UNROLL
-      for (int j = 0; j < 4; ++j) {
-        v[j] = q4_levels(wb->qs, j);
-        if constexpr (kHigh) v[j] = q5_high_bits(v[j], wb->qh, j);
+      for (int i = 0; i < 2; ++i) {
+        const int r = 2 * h + i;
+        if (r >= R) break;
+        const Block* wb = reinterpret_cast<const Block*>(w + ws * r) + b;
+        prefetch_block<sizeof(Block)>(reinterpret_cast<const uint8_t*>(wb) + ws * R * kPrefetchTiles);
+        const __m128i sm = k4_scales_mins(wb->scales);
+        const auto lanes = static_cast<__mmask16>(0xfu << (4 * r));
+        mins = _mm512_mask_broadcast_i32x4(mins, lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)));
+        dw = _mm512_mask_broadcastss_ps(dw, lanes, _mm_set_ss(_cvtsh_ss(wb->d)));
+        dmin = _mm512_mask_broadcastss_ps(dmin, lanes, _mm_set_ss(_cvtsh_ss(wb->dmin)));
+        ZEN_UNROLL
+        for (int p = 0; p < 2; ++p) {
+          if constexpr (kHigh)
+            v[i][p] = q5_lane_levels(wb->qs, wb->qh, p);
+          else
+            v[i][p] = q4_lane_levels(wb->qs, p);
+        }
+        s[i] = lane_scales(sm);
       }
-      const __m512i s[2] = {scale_pairs_by_32(sc, 0), scale_pairs_by_32(sc, 1)};
-      const float dw = _cvtsh_ss(wb->d);
       ZEN_UNROLL
       for (int c = 0; c < C; ++c) {
-        __m512i sumi = _mm512_setzero_si512();
-        ZEN_UNROLL
-        for (int p = 0; p < 2; ++p)
-          sumi = dot_pair(sumi, v[2 * p], xb[c]->qs + 128 * p, v[2 * p + 1], xb[c]->qs + 128 * p + 64, s[p]);
-        acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(xb[c]->d * dw), _mm512_cvtepi32_ps(sumi), acc[r][c]);
+        // chunks: [r0 c0+c2, r0 c1+c3, r1 c0+c2, r1 c1+c3] for the pair's rows r0, r1
+        const __m512i s0 = dot_lanes(v[0], xb[c]->qs, s[0]);
+        const __m512i s1 = 2 * h + 1 < R ? dot_lanes(v[1], xb[c]->qs, s[1]) : _mm512_setzero_si512();
+        const __m512i half = _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                              _mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
+        if (h == 0) {
+          first[c] = half;
+        } else {  // chunk r = row r folded to 4 lanes
+          first[c] = _mm512_add_epi32(_mm512_shuffle_i64x2(first[c], half, _MM_SHUFFLE(2, 0, 2, 0)),
+                                      _mm512_shuffle_i64x2(first[c], half, _MM_SHUFFLE(3, 1, 3, 1)));
+        }
       }
     }
     ZEN_UNROLL
     for (int c = 0; c < C; ++c) {
+      __m512i sumi = first[c];
+      if constexpr (kPairs == 1) {
+        const __m512i z = _mm512_setzero_si512();
+        sumi = _mm512_add_epi32(_mm512_shuffle_i64x2(sumi, z, _MM_SHUFFLE(2, 0, 2, 0)),
+                                _mm512_shuffle_i64x2(sumi, z, _MM_SHUFFLE(3, 1, 3, 1)));
+      }
+      const __m512 dx = _mm512_set1_ps(xb[c]->d);
       const __m512i mprod = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(bsums_by_32(xb[c]->bsums)));
-      acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(xb[c]->d), dmin), _mm512_cvtepi32_ps(mprod), acc_min[c]);
+      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dw), _mm512_cvtepi32_ps(sumi), acc[c]);
+      acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dmin), _mm512_cvtepi32_ps(mprod), acc_min[c]);
     }
   }
   ZEN_UNROLL
   for (int c = 0; c < C; ++c) {
-    alignas(64) float m[16];
+    alignas(64) float a[16], m[16];
+    _mm512_store_ps(a, acc[c]);
     _mm512_store_ps(m, acc_min[c]);
     ZEN_UNROLL
-    for (int r = 0; r < R; ++r)  // hsum128's order: (m0 + m2) + (m1 + m3)
-      y[ldy * c + r] = _mm512_reduce_add_ps(acc[r][c]) - ((m[4 * r] + m[4 * r + 2]) + (m[4 * r + 1] + m[4 * r + 3]));
+    for (int r = 0; r < R; ++r)  // hsum128's order: (a0 + a2) + (a1 + a3)
+      y[ldy * c + r] = ((a[4 * r] + a[4 * r + 2]) + (a[4 * r + 1] + a[4 * r + 3])) -
+                       ((m[4 * r] + m[4 * r + 2]) + (m[4 * r + 1] + m[4 * r + 3]));
   }
 }
 

@@ -73,27 +73,21 @@ float vec_dot_q3_K(int64_t n, const void* wv, const void* xv) {
   return _mm512_reduce_add_ps(acc);
 }
 
+// x in the lane-aligned layout (relayout_q8_K_lanes); the same arithmetic as vec_dot_q4_K.
 float vec_dot_q5_K(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ5_K*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
-  __m512 acc = _mm512_setzero_ps();
-  __m128 acc_min = _mm_setzero_ps();
+  __m128 acc = _mm_setzero_ps(), acc_min = _mm_setzero_ps();
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const float dx = x[b].d;
     const __m128i sm = k4_scales_mins(w[b].scales);
-    const __m128i sc16 = _mm_cvtepu8_epi16(sm);
-    const __m128i mn16 = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
-    const __m128i mprod = _mm_madd_epi16(mn16, bsums_by_32(x[b].bsums));
+    const __m128i mprod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bsums_by_32(x[b].bsums));
+    const LanePair v[2] = {q5_lane_levels(w[b].qs, w[b].qh, 0), q5_lane_levels(w[b].qs, w[b].qh, 1)};
+    const __m128i sumi = fold4(dot_lanes(v, x[b].qs, lane_scales(sm)));
+    acc = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].d)), _mm_cvtepi32_ps(sumi), acc);
     acc_min = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].dmin)), _mm_cvtepi32_ps(mprod), acc_min);
-    const __m512i sc = _mm512_zextsi128_si512(sc16);
-    __m512i sumi = _mm512_setzero_si512();
-    for (int p = 0; p < 2; ++p)
-      sumi = dot_pair(sumi, q5_high_bits(q4_levels(w[b].qs, 2 * p), w[b].qh, 2 * p), x[b].qs + 128 * p,
-                      q5_high_bits(q4_levels(w[b].qs, 2 * p + 1), w[b].qh, 2 * p + 1), x[b].qs + 128 * p + 64,
-                      scale_pairs_by_32(sc, p));
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(dx * _cvtsh_ss(w[b].d)), _mm512_cvtepi32_ps(sumi), acc);
   }
-  return _mm512_reduce_add_ps(acc) - hsum128(acc_min);
+  return hsum128(acc) - hsum128(acc_min);
 }
 
 }  // namespace zen::kernels::kq_avx512
