@@ -9,7 +9,10 @@
 //
 // Memory: the 4 rows of a tile are read side by side, 4 short streams the hardware prefetcher
 // does not pick up; each step therefore prefetches the same block of the rows two tiles ahead
-// (measured on TinyLlama-shaped Q4_K_M, 1 thread: 4-sequence decode 41 -> 104 tokens/s).
+// (measured on TinyLlama-shaped Q4_K_M, 1 thread: 4-sequence decode 41 -> 104 tokens/s), into
+// L2, not L1: `zen bench -t 1 -b 2,4` 31 -> 51 and 55 -> 61 tokens/s (2 threads, 4 sequences:
+// about 88 -> 93). Into L1 the prefetches crowd the core's own misses, and 2 rows cost as much
+// as 4; a prefetch distance of 1, 4 or 8 tiles changed nothing.
 #include "kernels/quant_k_avx512.h"
 #include "kernels/quant_k_x86.h"
 #include "kernels/types.h"
@@ -25,12 +28,12 @@ constexpr int kPrefetchTiles = 2;
 // unrolled: GCC left the row loop rolled and kept the 16 accumulators on the stack.
 #define ZEN_UNROLL _Pragma("GCC unroll 16")
 
-// Prefetches the `Bytes` of a block at p into L1, one line at a time.
+// Prefetches the `Bytes` of a block at p into L2, one line at a time.
 template <size_t Bytes>
 inline void prefetch_block(const void* p) {
   const char* c = static_cast<const char*>(p);
-  for (size_t o = 0; o < Bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
-  _mm_prefetch(c + Bytes - 1, _MM_HINT_T0);  // an unaligned block's last line
+  for (size_t o = 0; o < Bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T1);
+  _mm_prefetch(c + Bytes - 1, _MM_HINT_T1);  // an unaligned block's last line
 }
 
 // Q4_K, and Q5_K (Block = BlockQ5_K: the fifth bit of each level comes from qh).
