@@ -78,11 +78,16 @@ inline __m512i scale_pairs_by_16(__m512i sc, int p) { return _mm512_permutexvar_
 
 // Lane-aligned layout (Q4_K and Q5_K): the activations of every 128-element group are stored
 // as two 64-byte halves, a = elements [0,16) [32,48) [64,80) [96,112) and b = [16,32) [48,64)
-// [80,96) [112,128) of the group (relayout_q8_K_lanes), and the weight levels are unpacked in
-// the same order. Then 32-bit lane l of both halves belongs to sub-block l / 4 of the group, so
-// two vpdpbusd can sum 8 products into one lane (|sum| <= 8 * 31 * 128 < 2^15) before the
-// scale is applied (dot_lanes).
-inline void relayout_lanes_block(int8_t* qs) {
+// [80,96) [112,128) of the group (relayout_q8_K_lanes, which also sums the bsums in pairs), and
+// the weight levels are unpacked in the same order. Then 32-bit lane l of both halves belongs
+// to sub-block l / 4 of the group, so two vpdpbusd can sum 8 products into one lane
+// (|sum| <= 8 * 31 * 128 < 2^15) before the scale is applied (dot_lanes).
+// The block's bsums become the sums of the 8 sub-blocks of 32 (in bsums[0..7], the only sums
+// Q4_K/Q5_K use; bsums[8..15] are zeroed).
+inline void relayout_lanes_block(int8_t* qs, int16_t* bsums) {
+  const __m128i s32 = bsums_by_32(bsums);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(bsums), s32);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(bsums + 8), _mm_setzero_si128());
   for (int h = 0; h < 2; ++h) {
     const __m512i x0 = load512(qs + 128 * h), x1 = load512(qs + 128 * h + 64);
     _mm512_storeu_si512(qs + 128 * h, _mm512_shuffle_i64x2(x0, x1, _MM_SHUFFLE(2, 0, 2, 0)));

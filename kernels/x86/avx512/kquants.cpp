@@ -43,7 +43,7 @@ void quantize_q8_K(const float* src, void* dst, int64_t n) {
 
 void relayout_q8_K_lanes(void* x, int64_t n) {
   auto* y = static_cast<BlockQ8_K*>(x);
-  for (int64_t b = 0; b < n / QK_K; ++b) relayout_lanes_block(y[b].qs);
+  for (int64_t b = 0; b < n / QK_K; ++b) relayout_lanes_block(y[b].qs, y[b].bsums);
 }
 
 // x in the lane-aligned layout (relayout_q8_K_lanes). Per super-block the integer sums fold
@@ -57,7 +57,7 @@ float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
     const float dx = x[b].d;
     const __m128i sm = k4_scales_mins(w[b].scales);
     // mins: sum over sub-blocks j of m_j * (sum of the 32 activations of j)
-    const __m128i mprod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bsums_by_32(x[b].bsums));
+    const __m128i mprod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), load128(x[b].bsums));
     const LanePair v[2] = {q4_lane_levels(w[b].qs, 0), q4_lane_levels(w[b].qs, 1)};
     const __m128i sumi = fold4(dot_lanes(v, x[b].qs, lane_scales(sm)));
     acc = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].d)), _mm_cvtepi32_ps(sumi), acc);

@@ -105,7 +105,7 @@ void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t x
                                 _mm512_shuffle_i64x2(sumi, z, _MM_SHUFFLE(3, 1, 3, 1)));
       }
       const __m512 dx = _mm512_set1_ps(xb[c]->d);
-      const __m512i mprod = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(bsums_by_32(xb[c]->bsums)));
+      const __m512i mprod = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(load128(xb[c]->bsums)));
       acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dw), _mm512_cvtepi32_ps(sumi), acc[c]);
       acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dmin), _mm512_cvtepi32_ps(mprod), acc_min[c]);
     }

@@ -81,7 +81,7 @@ float vec_dot_q5_K(int64_t n, const void* wv, const void* xv) {
   for (int64_t b = 0; b < n / QK_K; ++b) {
     const float dx = x[b].d;
     const __m128i sm = k4_scales_mins(w[b].scales);
-    const __m128i mprod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bsums_by_32(x[b].bsums));
+    const __m128i mprod = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), load128(x[b].bsums));
     const LanePair v[2] = {q5_lane_levels(w[b].qs, w[b].qh, 0), q5_lane_levels(w[b].qs, w[b].qh, 1)};
     const __m128i sumi = fold4(dot_lanes(v, x[b].qs, lane_scales(sm)));
     acc = _mm_fmadd_ps(_mm_set1_ps(dx * _cvtsh_ss(w[b].d)), _mm_cvtepi32_ps(sumi), acc);
