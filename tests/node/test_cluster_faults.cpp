@@ -239,7 +239,11 @@ TEST(ClusterAdmission, NodeJoiningUnderLoadIsPlannedInWithoutDroppingRequests) {
 }
 
 void admission_run(const std::string& model, const fs::path& dir, const std::vector<std::string>& expected, int n) {
-  LocalCluster c(model, 3, "2,2,1", dir, {}, true, kHeartbeat);
+  // Every message the coordinator sends waits 3 ms (hidden --bench-shape): stories260K computes
+  // a pass in well under a millisecond, so without it a 25 ms window of the held node can run
+  // hundreds of passes, and with a faster attention (tried, 8 runs) the requests ended before
+  // w1 was back in 2 of them.
+  LocalCluster c(model, 3, "2,2,1", dir, {"--bench-shape", "*:0.003:0:0"}, true, kHeartbeat);
   auto w1_has_stage = [&] {
     const auto cluster = c.cluster();
     if (!cluster.is_object() || !cluster.value("serving", false)) return false;
