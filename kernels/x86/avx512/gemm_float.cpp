@@ -74,7 +74,7 @@ void TileF16::run(int64_t kn, const uint16_t* w, size_t ws, const float (*xw)[kC
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const uint16_t* wr = w + static_cast<size_t>(i) * ws + k;
-      _mm_prefetch(reinterpret_cast<const char*>(wr + kRows * ws), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(wr + kRows * ws), _MM_HINT_T1);
       const __m512 wv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr)));
 #pragma GCC unroll 4
       for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_fmadd_ps(wv, _mm512_load_ps(xw[j] + k), acc[i][j]);
@@ -116,7 +116,7 @@ void TileBf16::run(int64_t n, const uint16_t* w, size_t ws, const uint16_t* x, s
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const uint16_t* wr = w + static_cast<size_t>(i) * ws + k;
-      _mm_prefetch(reinterpret_cast<const char*>(wr + kRows * ws), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(wr + kRows * ws), _MM_HINT_T1);
       const __m512bh wv = (__m512bh)_mm512_loadu_si512(wr);
       for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], wv, xv[j]);
     }

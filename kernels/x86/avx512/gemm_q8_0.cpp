@@ -88,7 +88,7 @@ void TileQ8_0::run(int64_t kn, const uint8_t* w, size_t ws, const PackedX& px, c
 #pragma GCC unroll 4
     for (int i = 0; i < MR; ++i) {
       const BlockQ8_0* wb = reinterpret_cast<const BlockQ8_0*>(w + static_cast<size_t>(i) * ws) + k;
-      _mm_prefetch(reinterpret_cast<const char*>(wb) + kRows * ws, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(wb) + kRows * ws, _MM_HINT_T1);
       const __m512i u = _mm512_xor_si512(
           _mm512_broadcast_i32x8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb->qs))), flip);
       const __m512 dw = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(wb->d)));
