@@ -40,9 +40,9 @@ inline void prefetch_block(const void* p) {
 // Per super-block, each (row, column) integer sum (16 lanes) folds to 4 lanes, and the 4 rows
 // of a column share one float accumulator (and one for the mins term): row r in lanes
 // 4r .. 4r+3, updated with the same lane arithmetic as vec_dot's 4-lane accumulators, so
-// results stay bit-identical. Rows are
-// unpacked two at a time and their sums merged pairwise (shuffle + add), which keeps the
-// whole tile in registers (16 separate accumulators did not fit beside the unpacked rows).
+// results stay bit-identical. Rows are unpacked two at a time and their sums merged pairwise
+// (shuffle + add), which keeps the whole tile in registers (16 separate accumulators did not
+// fit beside the unpacked rows).
 template <typename Block, int R, int C>
 void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
   constexpr bool kHigh = sizeof(Block) == sizeof(BlockQ5_K);
