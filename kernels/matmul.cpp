@@ -10,7 +10,24 @@ namespace zen::kernels {
 
 namespace {
 constexpr int64_t kTokenTile = 8;  // activation rows per tile
+
+// How w_type's kernels in `table` want their activations: vec_dot_type's quantize, then the
+// optional relayout. Throws when the conversion is missing.
+struct ActivationPrep {
+  QuantizeFn quantize;
+  RelayoutFn relayout;
+  void operator()(const float* src, void* dst, int64_t n) const {
+    quantize(src, dst, n);
+    if (relayout) relayout(dst, n);
+  }
+};
+ActivationPrep activation_prep(DType w_type, const OpsTable& table) {
+  const DType vt = type_info(w_type).vec_dot_type;
+  const QuantizeFn quantize = table[static_cast<size_t>(vt)].quantize;
+  if (!quantize) throw std::runtime_error(std::string("no activation conversion for ") + type_name(vt));
+  return {quantize, table[static_cast<size_t>(w_type)].relayout_x};
 }
+}  // namespace
 
 void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& pool, MatmulScratch& scratch) {
   const DType vt = type_info(w.type).vec_dot_type;
@@ -18,17 +35,12 @@ void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& po
     matmul_prepared(w, x, static_cast<size_t>(w.cols) * sizeof(float), n, y, pool, scratch);
     return;
   }
-  const QuantizeFn quantize = ops(vt).quantize;
-  if (!quantize) throw std::runtime_error(std::string("no activation conversion for ") + type_name(vt));
-  const RelayoutFn relayout = ops(w.type).relayout_x;
+  const ActivationPrep prep = activation_prep(w.type, ops_table());
   const size_t xs = row_bytes(vt, w.cols);
   if (scratch.xq.size() < xs * static_cast<size_t>(n)) scratch.xq.resize(xs * static_cast<size_t>(n));
   std::byte* xq = scratch.xq.data();
   pool.parallel_for(n, 4, [&](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t) {
-      quantize(x + t * w.cols, xq + static_cast<size_t>(t) * xs, w.cols);
-      if (relayout) relayout(xq + static_cast<size_t>(t) * xs, w.cols);
-    }
+    for (int64_t t = t0; t < t1; ++t) prep(x + t * w.cols, xq + static_cast<size_t>(t) * xs, w.cols);
   });
   matmul_prepared(w, xq, xs, n, y, pool, scratch);
 }
@@ -75,15 +87,11 @@ void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n
 }
 
 void prepare_activations(DType w_type, Isa isa, const float* src, void* dst, int64_t n) {
-  const DType vt = type_info(w_type).vec_dot_type;
-  if (vt == DType::F32) {
+  if (type_info(w_type).vec_dot_type == DType::F32) {
     std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
     return;
   }
-  const QuantizeFn quantize = ops(vt, isa).quantize;
-  if (!quantize) throw std::runtime_error(std::string("no activation conversion for ") + type_name(vt));
-  quantize(src, dst, n);
-  if (const RelayoutFn relayout = ops(w_type, isa).relayout_x) relayout(dst, n);
+  activation_prep(w_type, ops_table(isa))(src, dst, n);
 }
 
 void get_row(const MatRef& w, int64_t r, float* dst) {

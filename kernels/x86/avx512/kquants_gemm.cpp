@@ -2,10 +2,10 @@
 // prompt processing). Q4_K/Q5_K read the activations in the lane-aligned layout (see
 // kernels/quant_k_avx512.h), Q6_K in plain Q8_K order.
 // A register tile of up to 4 weight rows x 4 activation rows: per super-block each weight row is
-// unpacked once (4 vectors of 64 levels + 2 scale vectors) and reused for every activation row;
-// each (row, activation) pair keeps the same float accumulators as vec_dot and updates them in
-// the same order, so every result is bit-identical to vec_dot (a sequence's logits do not depend
-// on which other sequences share its batch).
+// unpacked once (its levels and scale vectors) and reused for every activation row; each
+// (row, activation) pair is accumulated with the same lane arithmetic and in the same order as
+// vec_dot, so every result is bit-identical to vec_dot (a sequence's logits do not depend on
+// which other sequences share its batch).
 //
 // Memory: the 4 rows of a tile are read side by side, 4 short streams the hardware prefetcher
 // does not pick up; each step therefore prefetches the same block of the rows two tiles ahead
