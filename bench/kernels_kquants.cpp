@@ -10,11 +10,12 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/repack.h"
 
 namespace zen::kernels {
 namespace {
 
-const DType kTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const DType kTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q4_K_LANES, DType::Q5_K, DType::Q6_K};
 
 std::vector<float> gaussian(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -28,7 +29,13 @@ std::vector<float> gaussian(size_t n, uint32_t seed) {
 std::vector<uint8_t> weights(DType t, int64_t n, int64_t rows) {
   const size_t rb = row_bytes(t, n);
   std::vector<uint8_t> one(rb), all(rb * static_cast<size_t>(rows));
-  ops(t, Isa::Scalar).quantize(gaussian(static_cast<size_t>(n), 1).data(), one.data(), n);
+  if (t == DType::Q4_K_LANES) {  // a load-time layout: quantize to Q4_K, then repack
+    std::vector<uint8_t> q4(rb);
+    ops(DType::Q4_K, Isa::Scalar).quantize(gaussian(static_cast<size_t>(n), 1).data(), q4.data(), n);
+    repack(DType::Q4_K, t, q4.data(), one.data(), n);
+  } else {
+    ops(t, Isa::Scalar).quantize(gaussian(static_cast<size_t>(n), 1).data(), one.data(), n);
+  }
   for (int64_t r = 0; r < rows; ++r) std::copy(one.begin(), one.end(), all.begin() + static_cast<std::ptrdiff_t>(rb * r));
   return all;
 }

@@ -224,7 +224,7 @@ GgufFile GgufParser::run(bool check_data) {
     const size_t type_at = pos_;
     const uint32_t type_id = read<uint32_t>(field + " type");
     const kernels::TypeInfo* ti = kernels::find_type(type_id);
-    if (!ti || ti->type == kernels::DType::Q8_1 || ti->type == kernels::DType::Q8_K)
+    if (!ti || ti->internal || ti->type == kernels::DType::Q8_1 || ti->type == kernels::DType::Q8_K)
       fail(field + " type", type_at, "unsupported tensor type id " + std::to_string(type_id));
     t.type = ti->type;
     if (t.ne[0] % ti->block_size != 0)

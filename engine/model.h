@@ -90,15 +90,21 @@ class Model {
   const GgufModelFile& file() const { return *file_; }
   // Bytes of tensor data this slice maps (what it will read per token).
   size_t weight_bytes() const { return weight_bytes_; }
+  // Matrices rewritten at load into a faster layout of the active ISA level (kernels/repack.h).
+  int repacked_count() const { return repacked_; }
 
  private:
   Weight take(const std::string& name, bool required, int64_t rows, int64_t cols);
+  void repack_weights();
+  struct Owned;  // anonymous memory holding repacked matrices
   Hparams hp_;
   int first_ = 0, end_ = 0;
   std::shared_ptr<GgufModelFile> file_;
   std::vector<Layer> layers_;
   Weight tok_embd_, output_norm_, output_;
   size_t weight_bytes_ = 0;
+  int repacked_ = 0;
+  std::vector<std::shared_ptr<Owned>> owned_;
 };
 
 }  // namespace zen::engine

@@ -60,6 +60,7 @@ struct Tables {
     OpsTable t{};
     fill_legacy_scalar(t);
     fill_kquants_scalar(t);
+    fill_lanes_scalar(t);
     by_level[static_cast<int>(Isa::Scalar)] = t;
 #if defined(ZEN_ARCH_X86)
     // The fill functions live in ISA-flagged files: call them only on a CPU that has the ISA
@@ -71,6 +72,7 @@ struct Tables {
     if (!cpu_has_avx512()) return;
     fill_legacy_avx512(t);
     fill_kquants_avx512(t);
+    fill_lanes_avx512(t);
     by_level[static_cast<int>(Isa::Avx512)] = t;
 #endif
 #if defined(ZEN_ARCH_ARM)

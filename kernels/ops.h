@@ -75,11 +75,14 @@ void prepare_activations(DType w_type, Isa isa, const float* src, void* dst, int
 // K family: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K.
 void fill_legacy_scalar(OpsTable& t);
 void fill_kquants_scalar(OpsTable& t);
+// Load-time layouts (kernels/repack.h): Q4_K_LANES.
+void fill_lanes_scalar(OpsTable& t);
 #if defined(ZEN_ARCH_X86)
 void fill_legacy_avx2(OpsTable& t);
 void fill_kquants_avx2(OpsTable& t);
 void fill_legacy_avx512(OpsTable& t);
 void fill_kquants_avx512(OpsTable& t);
+void fill_lanes_avx512(OpsTable& t);
 #endif
 #if defined(ZEN_ARCH_ARM)
 void fill_legacy_neon(OpsTable& t);

@@ -154,6 +154,45 @@ inline __m512i lane_scales(__m128i sm) {
   return _mm512_permutexvar_epi16(load512(kLaneScaleIdx.lane), _mm512_zextsi128_si512(_mm_cvtepu8_epi16(sm)));
 }
 
+// Q4_K_LANES (kernels/quant_k_lanes.cpp): the four level vectors of one super-block are the
+// low and high nibbles of its two 64-byte halves, with no shuffle.
+struct Levels16 {
+  __m512i v[4];
+};
+inline Levels16 lanes16_levels(const uint8_t* qs) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i q0 = load_group(qs, 0), q1 = load_group(qs, 1);
+  return {{_mm512_and_si512(q0, m4), _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4), _mm512_and_si512(q1, m4),
+           _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4)}};
+}
+// The super-block's integer sums with activations in relayout_q8_K_lanes16's order: four
+// vpdpbusd into one accumulator, so 32-bit lane l sums 16 products of sub-block l / 2
+// (|sum| <= 16 * 15 * 128 < 2^15: it packs to 16 bits without loss).
+inline __m512i lanes16_sums(const Levels16& w, const int8_t* x) {
+  __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w.v[0], load512(x));
+  t = _mm512_dpbusd_epi32(t, w.v[1], load512(x + 64));
+  t = _mm512_dpbusd_epi32(t, w.v[2], load512(x + 128));
+  return _mm512_dpbusd_epi32(t, w.v[3], load512(x + 192));
+}
+// Two super-blocks b, b+1 share one vpackssdw + vpdpwssd: 128-bit chunk k of the packed
+// vector holds lanes 4k .. 4k+3 of b then of b+1, adjacent 16-bit lanes share a sub-block, so
+// 16-bit lane 8k + m takes scale 2k + m / 2 of b (m < 4) or 2k + (m - 4) / 2 of b+1; the
+// result's 32-bit lanes 4k, 4k+1 belong to b and 4k+2, 4k+3 to b+1.
+constexpr ScaleIdx pair_scale_idx() {
+  ScaleIdx r{};
+  for (int j = 0; j < 32; ++j) {
+    const int k = j / 8, m = j % 8;
+    r.lane[j] = static_cast<int16_t>(m < 4 ? 2 * k + m / 2 : 8 + 2 * k + (m - 4) / 2);
+  }
+  return r;
+}
+constexpr ScaleIdx kPairScaleIdx = pair_scale_idx();
+// From the scale bytes (0..7) of k4_scales_mins of b and of b+1.
+inline __m512i pair_scales(__m128i sm0, __m128i sm1) {
+  return _mm512_permutexvar_epi16(load512(kPairScaleIdx.lane),
+                                  _mm512_zextsi256_si512(_mm256_cvtepu8_epi16(_mm_unpacklo_epi64(sm0, sm1))));
+}
+
 // Sum of the four 128-bit chunks of v: 4 int32 lanes (exact).
 inline __m128i fold4(__m512i v) {
   const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));

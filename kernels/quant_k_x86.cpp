@@ -35,5 +35,13 @@ void fill_kquants_avx512(OpsTable& t) {
   for (DType d : {DType::Q4_K, DType::Q5_K}) entry(t, d).relayout_x = kq_avx512::relayout_q8_K_lanes;
 }
 
+// Q4_K_LANES keeps the portable relayout_x (fill_lanes_scalar): once per activation row.
+void fill_lanes_avx512(OpsTable& t) {
+  TypeOps& e = entry(t, DType::Q4_K_LANES);
+  e.vec_dot = kq_avx512::vec_dot_q4_K_lanes;
+  e.gemm = kq_avx512::gemm_q4_K_lanes;
+  e.gemm_exact = true;
+}
+
 #endif
 }  // namespace zen::kernels

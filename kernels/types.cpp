@@ -7,7 +7,7 @@
 namespace zen::kernels {
 namespace {
 
-constexpr std::array<TypeInfo, 15> kTypes{{
+constexpr std::array<TypeInfo, 16> kTypes{{
     {DType::F32, "f32", 1, 4, DType::F32},
     {DType::F16, "f16", 1, 2, DType::F16},
     {DType::BF16, "bf16", 1, 2, DType::BF16},
@@ -23,6 +23,7 @@ constexpr std::array<TypeInfo, 15> kTypes{{
     {DType::Q5_K, "q5_K", QK_K, sizeof(BlockQ5_K), DType::Q8_K},
     {DType::Q6_K, "q6_K", QK_K, sizeof(BlockQ6_K), DType::Q8_K},
     {DType::Q8_K, "q8_K", QK_K, sizeof(BlockQ8_K), DType::Q8_K},
+    {DType::Q4_K_LANES, "q4_K_lanes", QK_K, sizeof(BlockQ4_K), DType::Q8_K, true},
 }};
 
 bool iequal(std::string_view a, std::string_view b) {
@@ -49,7 +50,7 @@ const TypeInfo& type_info(DType t) {
 
 std::optional<DType> type_from_name(std::string_view name) {
   for (const TypeInfo& t : kTypes)
-    if (iequal(t.name, name)) return t.type;
+    if (!t.internal && iequal(t.name, name)) return t.type;
   return std::nullopt;
 }
 

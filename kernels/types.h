@@ -23,6 +23,9 @@ enum class DType : uint32_t {
   Q6_K = 14,
   Q8_K = 15,
   BF16 = 30,
+  // Internal: never in a file. Q4_K with each super-block's levels reordered for the AVX-512
+  // kernels (kernels/quant_k_lanes.cpp); made at load time by repack().
+  Q4_K_LANES = 31,
 };
 
 struct TypeInfo {
@@ -31,6 +34,7 @@ struct TypeInfo {
   int64_t block_size;     // elements per block (1 for plain floats)
   size_t block_bytes;     // bytes per block
   DType vec_dot_type;     // what activations are converted to before a dot product
+  bool internal = false;  // a load-time layout: not accepted in files or by name
 };
 
 // nullptr for an id this runtime does not know.

@@ -5,11 +5,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
 #include "engine/forward.h"
 #include "engine/synth.h"
+#include "kernels/repack.h"
 #include "tests/engine/testdata.h"
 
 namespace zen::engine {
@@ -122,6 +124,39 @@ TEST(Slices, OnlyTheSlicePagesAreTouched) {
   }
   EXPECT_GT(in_slice_resident, 0u);
   EXPECT_EQ(outside_resident, 0u) << "pages of other layers were read";
+  fs::remove(path);
+}
+
+// On a level with a faster load-time layout (AVX-512: Q4_K_LANES), Q4_K matrices are repacked
+// at load, and the logits stay those of the file's own layout up to float summation order;
+// ZEN_REPACK=0 keeps the file's layout.
+TEST(Slices, RepackedWeightsKeepTheLogits) {
+  const std::string path = make_model("repack", "llama", Mix::Q4_K_M);
+  const std::vector<int32_t> ids = {1, 17, 42, 99, 7, 250};
+  ::setenv("ZEN_REPACK", "0", 1);
+  const auto plain_model = Model::load(path);
+  const std::vector<float> plain = run_pipeline(path, {0, 4}, ids);
+  ::unsetenv("ZEN_REPACK");
+  EXPECT_EQ(plain_model->repacked_count(), 0);
+  EXPECT_EQ(plain_model->layers()[0].wq.mat.type, kernels::DType::Q4_K);
+  const auto model = Model::load(path);
+  if (!kernels::repack_target(kernels::DType::Q4_K, kernels::active_isa())) {
+    EXPECT_EQ(model->repacked_count(), 0);
+    GTEST_SKIP() << "no load-time layout at " << kernels::isa_name(kernels::active_isa());
+  }
+  EXPECT_GT(model->repacked_count(), 0);
+  EXPECT_EQ(model->layers()[0].wq.mat.type, kernels::DType::Q4_K_LANES);
+  EXPECT_EQ(model->weight_bytes(), plain_model->weight_bytes());
+  const std::vector<float> got = run_pipeline(path, {0, 4}, ids);
+  ASSERT_EQ(got.size(), plain.size());
+  float max_abs = 0;
+  for (float v : plain) max_abs = std::max(max_abs, std::fabs(v));
+  size_t differ = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NEAR(got[i], plain[i], 1e-4f * max_abs) << "logit " << i;
+    differ += got[i] != plain[i];
+  }
+  EXPECT_GT(differ, 0u) << "the repacked kernels ran (their summation order differs)";
   fs::remove(path);
 }
 

@@ -196,24 +196,8 @@ TEST(KQuantIsa, GemmEqualsVecDot) {
                 for_isa(t, isa, quantize(DType::Q8_K, gaussian(n, static_cast<uint32_t>(700 + 10 * nc + j))), n);
             std::memcpy(x.data() + xrow * j, r.data(), r.size());
           }
-          const size_t ldy = static_cast<size_t>(nr) + 3;
-          std::vector<float> y(ldy * nc, -12345.f);
-          o.gemm(n, nr, nc, w.data(), wrow, x.data(), xrow, y.data(), ldy);
-          for (int64_t j = 0; j < nc; ++j)
-            for (int64_t i = 0; i < static_cast<int64_t>(ldy); ++i) {
-              const float got = y[j * ldy + i];
-              if (i >= nr) {
-                ASSERT_EQ(got, -12345.f) << "wrote outside the tile";
-                continue;
-              }
-              const uint8_t* wi = w.data() + wrow * i;
-              const uint8_t* xj = x.data() + xrow * j;
-              const float ref = o.vec_dot(n, wi, xj);
-              if (o.gemm_exact)  // bit-identical: batch composition must not change a row
-                ASSERT_EQ(got, ref) << "nr " << nr << " nc " << nc << " i " << i << " j " << j;
-              else
-                ASSERT_NEAR(got, ref, 1e-6 * magnitude(t, wi, xj, n)) << "nr " << nr << " nc " << nc << " i " << i << " j " << j;
-            }
+          testing::check_gemm_against_vec_dot(o, n, nr, nc, w.data(), wrow, x.data(), xrow,
+                                              [&](const uint8_t* wi, const uint8_t* xj) { return 1e-6 * magnitude(t, wi, xj, n); });
         }
       }
     }

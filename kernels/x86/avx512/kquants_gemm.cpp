@@ -36,6 +36,42 @@ inline void prefetch_block(const void* p) {
   _mm_prefetch(c + Bytes - 1, _MM_HINT_T1);  // an unaligned block's last line
 }
 
+// One column's 16-lane integer sums of rows 2h and 2h+1 (s0, s1), folded into `first`:
+// after pair 0, chunks [r0 c0+c2, r0 c1+c3, r1 c0+c2, r1 c1+c3]; after pair 1, chunk r = row r
+// folded to 4 lanes (integer adds: exact in any order).
+inline void fold_rows(__m512i& first, int h, __m512i s0, __m512i s1) {
+  const __m512i half = _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                        _mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
+  if (h == 0)
+    first = half;
+  else
+    first = _mm512_add_epi32(_mm512_shuffle_i64x2(first, half, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_i64x2(first, half, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+// fold_rows' result with row r in lanes 4r .. 4r+3, also for a tile of one row pair.
+template <int kPairs>
+inline __m512i folded(__m512i first) {
+  if constexpr (kPairs > 1) return first;
+  const __m512i z = _mm512_setzero_si512();
+  return _mm512_add_epi32(_mm512_shuffle_i64x2(first, z, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i64x2(first, z, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+// y for a tile whose column c keeps row r's 4 lanes at 4r .. 4r+3 of acc[c] (scale term) and
+// acc_min[c] (mins term), summed in hsum128's order (a0 + a2) + (a1 + a3), as vec_dot does.
+template <int R, int C>
+inline void store_rows(const __m512 (&acc)[C], const __m512 (&acc_min)[C], float* y, size_t ldy) {
+  ZEN_UNROLL
+  for (int c = 0; c < C; ++c) {
+    alignas(64) float a[16], m[16];
+    _mm512_store_ps(a, acc[c]);
+    _mm512_store_ps(m, acc_min[c]);
+    ZEN_UNROLL
+    for (int r = 0; r < R; ++r)
+      y[ldy * c + r] = ((a[4 * r] + a[4 * r + 2]) + (a[4 * r + 1] + a[4 * r + 3])) -
+                       ((m[4 * r] + m[4 * r + 2]) + (m[4 * r + 1] + m[4 * r + 3]));
+  }
+}
+
 // Q4_K, and Q5_K (Block = BlockQ5_K: the fifth bit of each level comes from qh).
 // Per super-block, each (row, column) integer sum (16 lanes) folds to 4 lanes, and the 4 rows
 // of a column share one float accumulator (and one for the mins term): row r in lanes
@@ -82,44 +118,92 @@ void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t x
         s[i] = lane_scales(sm);
       }
       ZEN_UNROLL
-      for (int c = 0; c < C; ++c) {
-        // chunks: [r0 c0+c2, r0 c1+c3, r1 c0+c2, r1 c1+c3] for the pair's rows r0, r1
-        const __m512i s0 = dot_lanes(v[0], xb[c]->qs, s[0]);
-        const __m512i s1 = 2 * h + 1 < R ? dot_lanes(v[1], xb[c]->qs, s[1]) : _mm512_setzero_si512();
-        const __m512i half = _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
-                                              _mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
-        if (h == 0) {
-          first[c] = half;
-        } else {  // chunk r = row r folded to 4 lanes
-          first[c] = _mm512_add_epi32(_mm512_shuffle_i64x2(first[c], half, _MM_SHUFFLE(2, 0, 2, 0)),
-                                      _mm512_shuffle_i64x2(first[c], half, _MM_SHUFFLE(3, 1, 3, 1)));
-        }
-      }
+      for (int c = 0; c < C; ++c)
+        fold_rows(first[c], h, dot_lanes(v[0], xb[c]->qs, s[0]),
+                  2 * h + 1 < R ? dot_lanes(v[1], xb[c]->qs, s[1]) : _mm512_setzero_si512());
     }
     ZEN_UNROLL
     for (int c = 0; c < C; ++c) {
-      __m512i sumi = first[c];
-      if constexpr (kPairs == 1) {
-        const __m512i z = _mm512_setzero_si512();
-        sumi = _mm512_add_epi32(_mm512_shuffle_i64x2(sumi, z, _MM_SHUFFLE(2, 0, 2, 0)),
-                                _mm512_shuffle_i64x2(sumi, z, _MM_SHUFFLE(3, 1, 3, 1)));
-      }
+      const __m512i sumi = folded<kPairs>(first[c]);
       const __m512 dx = _mm512_set1_ps(xb[c]->d);
       const __m512i mprod = _mm512_madd_epi16(mins, _mm512_broadcast_i32x4(load128(xb[c]->bsums)));
       acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dw), _mm512_cvtepi32_ps(sumi), acc[c]);
       acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dmin), _mm512_cvtepi32_ps(mprod), acc_min[c]);
     }
   }
+  store_rows<R, C>(acc, acc_min, y, ldy);
+}
+
+// Q4_K_LANES (kernels/quant_k_lanes.cpp): two super-blocks per step, as vec_dot_q4_K_lanes.
+// Each weight row's levels are read without shuffles and meet every column with 4 vpdpbusd;
+// the two super-blocks' sums share one pack and one vpdpwssd per (row, column), then fold to 4
+// lanes (b, b, b+1, b+1) with row r in lanes 4r .. 4r+3 of the column's accumulator, as tile_k4.
+template <int R, int C>
+void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
+  constexpr int kPairs = (R + 1) / 2;
+  __m512 acc[C], acc_min[C];
   ZEN_UNROLL
-  for (int c = 0; c < C; ++c) {
-    alignas(64) float a[16], m[16];
-    _mm512_store_ps(a, acc[c]);
-    _mm512_store_ps(m, acc_min[c]);
+  for (int c = 0; c < C; ++c) acc[c] = acc_min[c] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b += 2) {
+    const bool pair = b + 1 < nb;
+    const BlockQ8_K* xb[C];
     ZEN_UNROLL
-    for (int r = 0; r < R; ++r)  // hsum128's order: (a0 + a2) + (a1 + a3)
-      y[ldy * c + r] = ((a[4 * r] + a[4 * r + 2]) + (a[4 * r + 1] + a[4 * r + 3])) -
-                       ((m[4 * r] + m[4 * r + 2]) + (m[4 * r + 1] + m[4 * r + 3]));
+    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
+    __m512i mins0 = _mm512_setzero_si512(), mins1 = mins0;  // row r's 8 mins (b, b+1) in 16-bit lanes 8r ..
+    __m512 dw = _mm512_setzero_ps(), dmin0 = dw, dmin1 = dw;  // lanes 4r .. 4r+3: (d_b, d_b, d_b+1, d_b+1), dmin
+    __m512i first[C];
+    ZEN_UNROLL
+    for (int h = 0; h < kPairs; ++h) {
+      __m512i s[2][C];
+      ZEN_UNROLL
+      for (int i = 0; i < 2; ++i) {
+        const int r = 2 * h + i;
+        if (r >= R) break;
+        const BlockQ4_K* wb = reinterpret_cast<const BlockQ4_K*>(w + ws * r) + b;
+        prefetch_block<2 * sizeof(BlockQ4_K)>(reinterpret_cast<const uint8_t*>(wb) + ws * R * kPrefetchTiles);
+        const __m128i sm0 = k4_scales_mins(wb[0].scales);
+        const __m128i sm1 = pair ? k4_scales_mins(wb[1].scales) : _mm_setzero_si128();
+        const auto lanes = static_cast<__mmask16>(0xfu << (4 * r));
+        mins0 = _mm512_mask_broadcast_i32x4(mins0, lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm0, 8)));
+        mins1 = _mm512_mask_broadcast_i32x4(mins1, lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm1, 8)));
+        const float d0 = _cvtsh_ss(wb[0].d), d1 = pair ? _cvtsh_ss(wb[1].d) : 0.f;
+        dw = _mm512_mask_broadcast_f32x4(dw, lanes, _mm_set_ps(d1, d1, d0, d0));
+        dmin0 = _mm512_mask_broadcastss_ps(dmin0, lanes, _mm_set_ss(_cvtsh_ss(wb[0].dmin)));
+        if (pair) dmin1 = _mm512_mask_broadcastss_ps(dmin1, lanes, _mm_set_ss(_cvtsh_ss(wb[1].dmin)));
+        const __m512i sc = pair_scales(sm0, sm1);
+        __m512i t0[C];
+        const Levels16 v0 = lanes16_levels(wb[0].qs);
+        ZEN_UNROLL
+        for (int c = 0; c < C; ++c) t0[c] = lanes16_sums(v0, xb[c]->qs);
+        if (pair) {
+          const Levels16 v1 = lanes16_levels(wb[1].qs);
+          ZEN_UNROLL
+          for (int c = 0; c < C; ++c)
+            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], lanes16_sums(v1, xb[c][1].qs)), sc);
+        } else {
+          ZEN_UNROLL
+          for (int c = 0; c < C; ++c)
+            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], _mm512_setzero_si512()), sc);
+        }
+      }
+      ZEN_UNROLL
+      for (int c = 0; c < C; ++c) fold_rows(first[c], h, s[0][c], 2 * h + 1 < R ? s[1][c] : _mm512_setzero_si512());
+    }
+    ZEN_UNROLL
+    for (int c = 0; c < C; ++c) {
+      const __m512i sumi = folded<kPairs>(first[c]);
+      const float dx0 = xb[c][0].d, dx1 = pair ? xb[c][1].d : 0.f;
+      const __m512 dx = _mm512_broadcast_f32x4(_mm_set_ps(dx1, dx1, dx0, dx0));
+      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dw), _mm512_cvtepi32_ps(sumi), acc[c]);
+      const __m512i m0 = _mm512_madd_epi16(mins0, _mm512_broadcast_i32x4(load128(xb[c][0].bsums)));
+      acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dx0), dmin0), _mm512_cvtepi32_ps(m0), acc_min[c]);
+      if (pair) {
+        const __m512i m1 = _mm512_madd_epi16(mins1, _mm512_broadcast_i32x4(load128(xb[c][1].bsums)));
+        acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dx1), dmin1), _mm512_cvtepi32_ps(m1), acc_min[c]);
+      }
+    }
   }
+  store_rows<R, C>(acc, acc_min, y, ldy);
 }
 
 template <int R, int C>
@@ -183,6 +267,10 @@ constexpr TileFn kTilesK4[4][4] = {{tile_k4<Block, 1, 1>, tile_k4<Block, 1, 2>, 
                                    {tile_k4<Block, 2, 1>, tile_k4<Block, 2, 2>, tile_k4<Block, 2, 3>, tile_k4<Block, 2, 4>},
                                    {tile_k4<Block, 3, 1>, tile_k4<Block, 3, 2>, tile_k4<Block, 3, 3>, tile_k4<Block, 3, 4>},
                                    {tile_k4<Block, 4, 1>, tile_k4<Block, 4, 2>, tile_k4<Block, 4, 3>, tile_k4<Block, 4, 4>}};
+constexpr TileFn kTilesQ4KLanes[4][4] = {{tile_q4_K_lanes<1, 1>, tile_q4_K_lanes<1, 2>, tile_q4_K_lanes<1, 3>, tile_q4_K_lanes<1, 4>},
+                                         {tile_q4_K_lanes<2, 1>, tile_q4_K_lanes<2, 2>, tile_q4_K_lanes<2, 3>, tile_q4_K_lanes<2, 4>},
+                                         {tile_q4_K_lanes<3, 1>, tile_q4_K_lanes<3, 2>, tile_q4_K_lanes<3, 3>, tile_q4_K_lanes<3, 4>},
+                                         {tile_q4_K_lanes<4, 1>, tile_q4_K_lanes<4, 2>, tile_q4_K_lanes<4, 3>, tile_q4_K_lanes<4, 4>}};
 constexpr TileFn kTilesQ6K[4][4] = {{tile_q6_K<1, 1>, tile_q6_K<1, 2>, tile_q6_K<1, 3>, tile_q6_K<1, 4>},
                                     {tile_q6_K<2, 1>, tile_q6_K<2, 2>, tile_q6_K<2, 3>, tile_q6_K<2, 4>},
                                     {tile_q6_K<3, 1>, tile_q6_K<3, 2>, tile_q6_K<3, 3>, tile_q6_K<3, 4>},
@@ -198,6 +286,11 @@ void gemm_q4_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride
 void gemm_q5_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
                float* y, size_t ldy) {
   run_tiles(kTilesK4<BlockQ5_K>, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+}
+
+void gemm_q4_K_lanes(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
+                     float* y, size_t ldy) {
+  run_tiles(kTilesQ4KLanes, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
 }
 
 void gemm_q6_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,

@@ -1,0 +1,131 @@
+// Q4_K_LANES: Q4_K with each super-block's 128 level bytes reordered so that the AVX-512 VNNI
+// kernels read four level vectors with no shuffle, and one 32-bit lane of all four belongs to
+// one sub-block (kernels/x86/avx512/kquants_lanes.cpp). Same 144-byte block: d, dmin and the
+// 12-byte scale field are unchanged; only qs moves.
+//
+// Level t (0..31) of sub-block j (0..7), with unit u = t / 4, sits at byte
+//   64 * (u / 4) + 8 * j + 4 * (u % 2) + t % 4,  low nibble if (u / 2) % 2 == 0, else high.
+// So the low (high) nibbles of bytes 64h .. 64h+63 form level vector W[2h] (W[2h+1]), and
+// 32-bit lane 2j + e of W[i] holds levels 8i + 4e .. 8i + 4e + 3 of sub-block j.
+//
+// Its activations are Q8_K with the matching order (relayout_q8_K_lanes16): activation
+// 32j + 8i + m (m < 8) moves to byte 64i + 8j + m, so X[i] = bytes 64i .. 64i+63 meets W[i]
+// lane for lane; bsums[j] becomes the sum of sub-block j's 32 activations (bsums[8..15] = 0).
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/half.h"
+#include "kernels/ops.h"
+#include "kernels/quant_k.h"
+#include "kernels/repack.h"
+
+namespace zen::kernels {
+namespace {
+
+uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+void store_u32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+
+constexpr uint32_t kNibbles = 0x0f0f0f0fu;
+
+// Q4_K stores sub-block j's levels in bytes 32 * (j / 2) .. +31, nibble j % 2; unit u of it is
+// the 4 bytes at 32 * (j / 2) + 4u.
+uint32_t q4_K_unit(const uint8_t* qs, int j, int u) { return (load_u32(qs + 32 * (j / 2) + 4 * u) >> (4 * (j % 2))) & kNibbles; }
+
+void to_lanes(const uint8_t* qs, uint8_t* out) {
+  for (int j = 0; j < 8; ++j)
+    for (int h = 0; h < 2; ++h)
+      for (int e = 0; e < 2; ++e)
+        store_u32(out + 64 * h + 8 * j + 4 * e, q4_K_unit(qs, j, 4 * h + e) | q4_K_unit(qs, j, 4 * h + 2 + e) << 4);
+}
+
+void from_lanes(const uint8_t* qs, uint8_t* out) {
+  std::memset(out, 0, QK_K / 2);
+  for (int j = 0; j < 8; ++j)
+    for (int u = 0; u < 8; ++u) {
+      const uint32_t word = load_u32(qs + 64 * (u / 4) + 8 * j + 4 * (u % 2));
+      const uint32_t levels = (word >> (4 * ((u / 2) % 2))) & kNibbles;
+      uint8_t* dst = out + 32 * (j / 2) + 4 * u;
+      store_u32(dst, load_u32(dst) | levels << (4 * (j % 2)));
+    }
+}
+
+void dequantize_q4_K_lanes(const void* src, float* dst, int64_t n) {
+  const auto* w = static_cast<const BlockQ4_K*>(src);
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    BlockQ4_K plain = w[b];
+    from_lanes(w[b].qs, plain.qs);
+    kq::dequantize_q4_K(&plain, dst + QK_K * b, QK_K);
+  }
+}
+
+// Reference dot product straight from the layout definition (exact integer sums per
+// sub-block, one float step per super-block).
+float vec_dot_q4_K_lanes(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ4_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  float sum = 0;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int32_t sumi = 0, summ = 0;
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, m;
+      kq::scale_min_k4(j, w[b].scales, &sc, &m);
+      int32_t s = 0;
+      for (int t = 0; t < 32; ++t) {
+        const int u = t / 4;
+        const uint8_t byte = w[b].qs[64 * (u / 4) + 8 * j + 4 * (u % 2) + t % 4];
+        const int level = ((u / 2) % 2 ? byte >> 4 : byte) & 0x0f;
+        s += level * x[b].qs[64 * (t / 8) + 8 * j + t % 8];
+      }
+      sumi += sc * s;
+      summ += m * x[b].bsums[j];
+    }
+    sum += x[b].d * (fp16_to_fp32(w[b].d) * static_cast<float>(sumi) - fp16_to_fp32(w[b].dmin) * static_cast<float>(summ));
+  }
+  return sum;
+}
+
+}  // namespace
+
+void relayout_q8_K_lanes16(void* xv, int64_t n) {
+  auto* x = static_cast<BlockQ8_K*>(xv);
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int8_t in[QK_K];
+    std::memcpy(in, x[b].qs, QK_K);
+    for (int j = 0; j < 8; ++j)
+      for (int i = 0; i < 4; ++i) std::memcpy(x[b].qs + 64 * i + 8 * j, in + 32 * j + 8 * i, 8);
+    for (int j = 0; j < 8; ++j) x[b].bsums[j] = static_cast<int16_t>(x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+    for (int j = 8; j < 16; ++j) x[b].bsums[j] = 0;
+  }
+}
+
+void fill_lanes_scalar(OpsTable& t) {
+  TypeOps& e = entry(t, DType::Q4_K_LANES);
+  e.dequantize = dequantize_q4_K_lanes;
+  e.vec_dot = vec_dot_q4_K_lanes;
+  e.relayout_x = relayout_q8_K_lanes16;
+}
+
+std::optional<DType> repack_target(DType w_type, Isa isa) {
+  if (w_type == DType::Q4_K && ops(DType::Q4_K_LANES, isa).gemm) return DType::Q4_K_LANES;
+  return std::nullopt;
+}
+
+void repack(DType from, DType to, const void* src, void* dst, int64_t n) {
+  if (from != DType::Q4_K || to != DType::Q4_K_LANES)
+    throw std::invalid_argument(std::string("no repacking from ") + type_name(from) + " to " + type_name(to));
+  const auto* in = static_cast<const BlockQ4_K*>(src);
+  auto* out = static_cast<BlockQ4_K*>(dst);
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    out[b].d = in[b].d;
+    out[b].dmin = in[b].dmin;
+    std::memcpy(out[b].scales, in[b].scales, K_SCALE_SIZE);
+    to_lanes(in[b].qs, out[b].qs);
+  }
+}
+
+}  // namespace zen::kernels
