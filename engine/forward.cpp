@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/attention.h"
 #include "kernels/float_ops.h"
 #include "kernels/half.h"
 
@@ -281,14 +282,11 @@ void Context::attention(const Layer& L, size_t li, std::span<const BatchRow> row
       const float* q = &s.q[r * QD + h * HD];
       const int32_t len = rows[r].pos + 1;  // causal: keys at positions [0, pos]
       float* o = &s.attn[r * AD + h * HDV];
-      std::fill(o, o + HDV, 0.0f);
       if (!kv_f16_) {
-        const float* K = c.k[li].data() + hk * HD;
-        const float* V = c.v[li].data() + hk * HDV;
-        for (int32_t j = 0; j < len; ++j) scores[j] = kernels::dot_f32(q, K + static_cast<size_t>(j) * KD, HD) * scale;
-        kernels::softmax(scores, len);
-        for (int32_t j = 0; j < len; ++j) kernels::axpy(o, scores[j], V + static_cast<size_t>(j) * VD, HDV);
-      } else {  // widen each cached half row to F32, then the same math
+        kernels::attend_f32(q, c.k[li].data() + hk * HD, static_cast<size_t>(KD), c.v[li].data() + hk * HDV,
+                            static_cast<size_t>(VD), HD, HDV, len, scale, scores, o);
+      } else {
+        std::fill(o, o + HDV, 0.0f);  // widen each cached half row to F32, then the same math
         float* row = &s.kvrow[static_cast<size_t>(ith) * 2 * std::max(HD, HDV)];
         const uint16_t* K = c.k16[li].data() + hk * HD;
         const uint16_t* V = c.v16[li].data() + hk * HDV;
