@@ -63,9 +63,9 @@ void vec_dot_bench(benchmark::State& state, DType t, Isa isa, int64_t n, size_t 
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * rows * static_cast<int64_t>(rb));
 }
 
-void gemm_bench(benchmark::State& state, DType t, Isa isa, int64_t n, int64_t cols) {
+void gemm_bench(benchmark::State& state, DType t, Isa isa, int64_t n, int64_t cols, size_t target_bytes) {
   const size_t rb = row_bytes(t, n), xb = row_bytes(DType::Q8_K, n);
-  const int64_t rows = 64;
+  const int64_t rows = static_cast<int64_t>(std::max<size_t>(64, target_bytes / rb)) / 4 * 4;
   const std::vector<uint8_t> w = weights(t, n, rows), x = activations(t, isa, n, cols);
   const GemmFn gemm = ops(t, isa).gemm;
   std::vector<float> y(static_cast<size_t>(rows * cols));
@@ -94,8 +94,15 @@ int register_all() {
               ->UseRealTime();
         }
         if (ops(t, isa).gemm)
-          for (int64_t cols : {1, 2, 4, 16})
-            benchmark::RegisterBenchmark(("gemm/" + base + "/x" + std::to_string(cols)).c_str(), gemm_bench, t, isa, n, cols);
+          for (int64_t cols : {1, 2, 4, 16}) {
+            const std::string name = "gemm/" + base + "/x" + std::to_string(cols);
+            benchmark::RegisterBenchmark(name.c_str(), gemm_bench, t, isa, n, cols, size_t{0});
+            // streamed from DRAM, also two threads at once (the batched-decode setting)
+            benchmark::RegisterBenchmark((name + "/mem").c_str(), gemm_bench, t, isa, n, cols, size_t{64} << 20);
+            benchmark::RegisterBenchmark((name + "/mem").c_str(), gemm_bench, t, isa, n, cols, size_t{64} << 20)
+                ->Threads(2)
+                ->UseRealTime();
+          }
       }
   }
   return 0;
