@@ -15,7 +15,8 @@
 namespace zen::kernels {
 namespace {
 
-const DType kTypes[] = {DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q4_K_LANES, DType::Q5_K, DType::Q6_K};
+const DType kTypes[] = {DType::Q2_K,       DType::Q3_K,    DType::Q4_K, DType::Q4_K_LANES,
+                        DType::Q4_K_X4, DType::Q5_K, DType::Q6_K};
 
 std::vector<float> gaussian(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -28,16 +29,14 @@ std::vector<float> gaussian(size_t n, uint32_t seed) {
 // Weight matrix of `rows` rows: one quantized row copied (quantizing 64 MiB would be slow).
 std::vector<uint8_t> weights(DType t, int64_t n, int64_t rows) {
   const size_t rb = row_bytes(t, n);
+  const bool load_time = type_info(t).internal;  // quantize to Q4_K, then repack the matrix
   std::vector<uint8_t> one(rb), all(rb * static_cast<size_t>(rows));
-  if (t == DType::Q4_K_LANES) {  // a load-time layout: quantize to Q4_K, then repack
-    std::vector<uint8_t> q4(rb);
-    ops(DType::Q4_K, Isa::Scalar).quantize(gaussian(static_cast<size_t>(n), 1).data(), q4.data(), n);
-    repack(DType::Q4_K, t, q4.data(), one.data(), n);
-  } else {
-    ops(t, Isa::Scalar).quantize(gaussian(static_cast<size_t>(n), 1).data(), one.data(), n);
-  }
+  ops(load_time ? DType::Q4_K : t, Isa::Scalar).quantize(gaussian(static_cast<size_t>(n), 1).data(), one.data(), n);
   for (int64_t r = 0; r < rows; ++r) std::copy(one.begin(), one.end(), all.begin() + static_cast<std::ptrdiff_t>(rb * r));
-  return all;
+  if (!load_time) return all;
+  std::vector<uint8_t> packed(all.size());
+  repack(DType::Q4_K, t, all.data(), packed.data(), rows, n);
+  return packed;
 }
 
 // Activations in the order t's kernels at isa read.
@@ -52,7 +51,7 @@ std::vector<uint8_t> activations(DType t, Isa isa, int64_t n, int64_t cols) {
 void vec_dot_bench(benchmark::State& state, DType t, Isa isa, int64_t n, size_t target_bytes) {
   const size_t rb = row_bytes(t, n);
   const int64_t rows = static_cast<int64_t>(std::max<size_t>(1, target_bytes / rb));
-  const std::vector<uint8_t> w = weights(t, n, rows), x = activations(t, isa, n, 1);
+  const std::vector<uint8_t> w = weights(t, n, rows), x = activations(t, isa, n, 1);  // a plain-row type
   const VecDotFn dot = ops(t, isa).vec_dot;
   std::vector<float> y(static_cast<size_t>(rows));
   for (auto _ : state) {
@@ -84,8 +83,9 @@ int register_all() {
     for (DType t : kTypes)
       for (int64_t n : {2048, 5632}) {
         const std::string base = std::string(type_name(t)) + "/" + isa_name(isa) + "/" + std::to_string(n);
-        benchmark::RegisterBenchmark(("vec_dot/" + base + "/l2").c_str(), vec_dot_bench, t, isa, n, size_t{256} << 10);
-        if (isa != Isa::Scalar) {
+        if (ops(t, isa).vec_dot)
+          benchmark::RegisterBenchmark(("vec_dot/" + base + "/l2").c_str(), vec_dot_bench, t, isa, n, size_t{256} << 10);
+        if (isa != Isa::Scalar && ops(t, isa).vec_dot) {
           // mem x2: two threads, each streaming its own matrix (the decode setting); the
           // reported rate is the total over both threads.
           benchmark::RegisterBenchmark(("vec_dot/" + base + "/mem").c_str(), vec_dot_bench, t, isa, n, size_t{64} << 20);

@@ -160,7 +160,8 @@ std::shared_ptr<Model> Model::load(std::shared_ptr<GgufModelFile> file, const Sl
   if (spec.head) {
     m->output_norm_ = m->take("output_norm.weight", true, 0, hp.n_embd);
     m->output_ = m->take("output.weight", false, hp.n_vocab, hp.n_embd);
-    if (!m->output_.present()) {  // tied embeddings
+    m->tied_ = !m->output_.present();
+    if (m->tied_) {  // tied embeddings
       m->output_ = spec.embed ? m->tok_embd_ : m->take("token_embd.weight", true, hp.n_vocab, hp.n_embd);
       if (!m->output_.present()) throw ModelError(g.name + ": no output.weight and no token_embd.weight to tie");
     }
@@ -188,7 +189,8 @@ struct Model::Owned {
 // Every matrix that goes through matmul, in a layout the active ISA level reads faster, when
 // it has one: the copy replaces the mapped tensor, whose pages are dropped from this process
 // (the page cache keeps them), so resident memory stays about the file's size. A tied output
-// matrix is also the embedding: both then point at the one copy (get_row dequantizes it).
+// matrix is also the embedding: it takes a layout that keeps single rows (get_row), and both
+// point at the one copy.
 void Model::repack_weights() {
   std::vector<Weight*> mats;
   for (Layer& L : layers_)
@@ -198,21 +200,22 @@ void Model::repack_weights() {
   const unsigned n_threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   const std::span<const std::byte> map = file_->map().bytes();
   for (Weight* w : mats) {
-    const std::optional<kernels::DType> to = kernels::repack_target(w->mat.type, isa);
+    const std::optional<kernels::DType> to = kernels::repack_target(w->mat.type, isa, w->mat.rows, w == &output_ && tied_);
     if (!to) continue;
     const void* old_data = w->mat.data;
     const size_t bytes = static_cast<size_t>(w->mat.rows) * w->mat.row_stride;
     auto owned = std::make_shared<Owned>(bytes);
     // Rows split over a few threads: repacking reads the whole tensor once, at load.
     std::vector<std::thread> pool;
-    const int64_t per = (w->mat.rows + n_threads - 1) / n_threads;
+    const int64_t group = kernels::row_group(*to);
+    const int64_t per = ((w->mat.rows + n_threads - 1) / n_threads + group - 1) / group * group;
     for (unsigned t = 0; t < n_threads; ++t) {
       const int64_t r0 = per * t, r1 = std::min(w->mat.rows, r0 + per);
       if (r0 >= r1) break;
       pool.emplace_back([&, r0, r1] {
         const size_t off = static_cast<size_t>(r0) * w->mat.row_stride;
         kernels::repack(w->mat.type, *to, static_cast<const std::byte*>(old_data) + off, static_cast<std::byte*>(owned->p) + off,
-                        (r1 - r0) * w->mat.cols);
+                        r1 - r0, w->mat.cols);
       });
     }
     for (std::thread& t : pool) t.join();

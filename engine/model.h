@@ -104,6 +104,7 @@ class Model {
   Weight tok_embd_, output_norm_, output_;
   size_t weight_bytes_ = 0;
   int repacked_ = 0;
+  bool tied_ = false;  // output is token_embd
   std::vector<std::shared_ptr<Owned>> owned_;
 };
 

@@ -48,7 +48,7 @@ void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& po
 void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n, float* y, ThreadPool& pool,
                      MatmulScratch& scratch) {
   const TypeOps& op = ops(w.type);
-  if (!op.vec_dot) throw std::runtime_error(std::string("no dot product for ") + type_name(w.type));
+  if (!op.vec_dot && !op.gemm) throw std::runtime_error(std::string("no dot product for ") + type_name(w.type));
   const int nth = pool.size();
   // Row blocks: small enough that every thread gets several (load balance), large enough to
   // amortise the counter and keep a tile of weights hot across the activation rows.
@@ -62,8 +62,9 @@ void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n
   const int64_t rows = w.rows, cols = w.cols;
   // A row's result must not depend on the batch it is in (a sequence generates the same text
   // whoever shares its batch): rows go through gemm whatever their number, except that a
-  // lone row may take vec_dot when gemm is bit-identical to it.
-  const bool use_gemm = op.gemm && (n > 1 || !op.gemm_exact);
+  // lone row may take vec_dot when gemm is bit-identical to it. Types with interleaved rows
+  // (kernels/repack.h) have no vec_dot: only gemm reads them.
+  const bool use_gemm = op.gemm && (n > 1 || !op.gemm_exact || !op.vec_dot);
   pool.parallel_for(rows, block, [&](int64_t r0, int64_t r1, int) {
     {
       const int64_t nr = r1 - r0;

@@ -20,7 +20,8 @@ using DequantizeFn = void (*)(const void* src, float* dst, int64_t n);
 using QuantizeFn = void (*)(const float* src, void* dst, int64_t n);
 // Dot product of n elements: w is in this type, x in this type's vec_dot_type (relayout_x'd).
 using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
-// Optional tile product: y[j * ldy + i] = dot(w row i, x row j) for i < nr, j < nc.
+// Optional tile product: y[j * ldy + i] = dot(w row i, x row j) for i < nr, j < nc. The only
+// product of a type whose rows are interleaved (kernels/repack.h row_group), which has no vec_dot.
 // Rows of w are w_stride bytes apart, rows of x (already in vec_dot_type) x_stride bytes.
 using GemmFn = void (*)(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride,
                         const void* x, size_t x_stride, float* y, size_t ldy);

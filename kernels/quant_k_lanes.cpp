@@ -8,12 +8,18 @@
 // So the low (high) nibbles of bytes 64h .. 64h+63 form level vector W[2h] (W[2h+1]), and
 // 32-bit lane 2j + e of W[i] holds levels 8i + 4e .. 8i + 4e + 3 of sub-block j.
 //
+// Q4_K_X4: the same blocks with rows in groups of 4 (a group takes the bytes of its 4 rows),
+// in the order a 4-row gemm tile reads them, two super-blocks per row at a time: blocks 2s and
+// 2s+1 of rows 0, 1, 2, 3, then 2s+2 and 2s+3 of each, ...; a last odd block of each row comes
+// alone (x4_block). The tile then reads one sequential stream. Only gemm reads it.
+//
 // Its activations are Q8_K with the matching order (relayout_q8_K_lanes16): activation
 // 32j + 8i + m (m < 8) moves to byte 64i + 8j + m, so X[i] = bytes 64i .. 64i+63 meets W[i]
 // lane for lane; bsums[j] becomes the sum of sub-block j's 32 activations (bsums[8..15] = 0).
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/half.h"
 #include "kernels/ops.h"
@@ -103,29 +109,76 @@ void relayout_q8_K_lanes16(void* xv, int64_t n) {
   }
 }
 
+// Where block b (of nb) of row i (0..3) of a group sits in Q4_K_X4, in blocks from the group's start.
+int64_t x4_block(int64_t i, int64_t b, int64_t nb) {
+  const int64_t s = b / 2;                  // the tile's step
+  if (2 * s + 1 < nb) return 8 * s + 2 * i + b % 2;  // a pair of blocks per row
+  return 8 * s + i;                          // the lone last block of each row
+}
+
+namespace {
+
+// Portable gemm of Q4_K_X4: each row of a group gathered into plain Q4_K_LANES, then vec_dot.
+void gemm_q4_K_x4(int64_t n, int64_t nr, int64_t nc, const void* w, size_t ws, const void* x, size_t xs, float* y,
+                  size_t ldy) {
+  if (nr % 4 != 0) throw std::invalid_argument("q4_K_x4: rows come in groups of 4");
+  const int64_t nb = n / QK_K;
+  std::vector<BlockQ4_K> row(static_cast<size_t>(nb));
+  for (int64_t g = 0; g < nr / 4; ++g) {
+    const auto* group = reinterpret_cast<const BlockQ4_K*>(static_cast<const uint8_t*>(w) + ws * static_cast<size_t>(4 * g));
+    for (int64_t i = 0; i < 4; ++i) {
+      for (int64_t b = 0; b < nb; ++b) row[static_cast<size_t>(b)] = group[x4_block(i, b, nb)];
+      for (int64_t c = 0; c < nc; ++c)
+        y[ldy * static_cast<size_t>(c) + static_cast<size_t>(4 * g + i)] =
+            vec_dot_q4_K_lanes(n, row.data(), static_cast<const uint8_t*>(x) + xs * static_cast<size_t>(c));
+    }
+  }
+}
+
+void repack_block(const BlockQ4_K& in, BlockQ4_K& out) {
+  out.d = in.d;
+  out.dmin = in.dmin;
+  std::memcpy(out.scales, in.scales, K_SCALE_SIZE);
+  to_lanes(in.qs, out.qs);
+}
+
+}  // namespace
+
 void fill_lanes_scalar(OpsTable& t) {
   TypeOps& e = entry(t, DType::Q4_K_LANES);
   e.dequantize = dequantize_q4_K_lanes;
   e.vec_dot = vec_dot_q4_K_lanes;
   e.relayout_x = relayout_q8_K_lanes16;
+  TypeOps& x4 = entry(t, DType::Q4_K_X4);
+  x4.gemm = gemm_q4_K_x4;
+  x4.relayout_x = relayout_q8_K_lanes16;
 }
 
-std::optional<DType> repack_target(DType w_type, Isa isa) {
-  if (w_type == DType::Q4_K && ops(DType::Q4_K_LANES, isa).gemm) return DType::Q4_K_LANES;
+int row_group(DType t) { return t == DType::Q4_K_X4 ? 4 : 1; }
+
+std::optional<DType> repack_target(DType w_type, Isa isa, int64_t rows, bool row_access) {
+  if (w_type != DType::Q4_K) return std::nullopt;
+  // Only a level with its own kernels gains: the portable entries are for correctness.
+  if (!row_access && rows % 4 == 0 && ops(DType::Q4_K_X4, isa).gemm != ops(DType::Q4_K_X4, Isa::Scalar).gemm)
+    return DType::Q4_K_X4;
+  if (ops(DType::Q4_K_LANES, isa).gemm) return DType::Q4_K_LANES;
   return std::nullopt;
 }
 
-void repack(DType from, DType to, const void* src, void* dst, int64_t n) {
-  if (from != DType::Q4_K || to != DType::Q4_K_LANES)
+void repack(DType from, DType to, const void* src, void* dst, int64_t rows, int64_t n) {
+  if (from != DType::Q4_K || (to != DType::Q4_K_LANES && to != DType::Q4_K_X4))
     throw std::invalid_argument(std::string("no repacking from ") + type_name(from) + " to " + type_name(to));
+  if (rows % row_group(to) != 0)
+    throw std::invalid_argument(std::string(type_name(to)) + " needs a multiple of " + std::to_string(row_group(to)) + " rows");
+  const int64_t nb = n / QK_K;
   const auto* in = static_cast<const BlockQ4_K*>(src);
   auto* out = static_cast<BlockQ4_K*>(dst);
-  for (int64_t b = 0; b < n / QK_K; ++b) {
-    out[b].d = in[b].d;
-    out[b].dmin = in[b].dmin;
-    std::memcpy(out[b].scales, in[b].scales, K_SCALE_SIZE);
-    to_lanes(in[b].qs, out[b].qs);
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < nb; ++b) {
+      // X4: row r is row r % 4 of group r / 4
+      const int64_t at = to == DType::Q4_K_X4 ? (r / 4) * 4 * nb + x4_block(r % 4, b, nb) : r * nb + b;
+      repack_block(in[r * nb + b], out[at]);
+    }
 }
 
 }  // namespace zen::kernels

@@ -41,6 +41,9 @@ void fill_lanes_avx512(OpsTable& t) {
   e.vec_dot = kq_avx512::vec_dot_q4_K_lanes;
   e.gemm = kq_avx512::gemm_q4_K_lanes;
   e.gemm_exact = true;
+  TypeOps& x4 = entry(t, DType::Q4_K_X4);
+  x4.gemm = kq_avx512::gemm_q4_K_x4;
+  x4.gemm_exact = true;  // each result bit-identical to Q4_K_LANES's vec_dot on the same row
 }
 
 #endif

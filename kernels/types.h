@@ -23,8 +23,10 @@ enum class DType : uint32_t {
   Q6_K = 14,
   Q8_K = 15,
   BF16 = 30,
-  // Internal: never in a file. Q4_K with each super-block's levels reordered for the AVX-512
-  // kernels (kernels/quant_k_lanes.cpp); made at load time by repack().
+  // Internal: never in a file. Load-time layouts of Q4_K for the AVX-512 kernels, made by
+  // repack() (kernels/quant_k_lanes.cpp): each super-block's levels reordered (LANES), and
+  // the same with rows interleaved in groups of 4, block by block (X4: read only by gemm).
+  Q4_K_X4 = 29,
   Q4_K_LANES = 31,
 };
 

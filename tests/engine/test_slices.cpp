@@ -140,12 +140,14 @@ TEST(Slices, RepackedWeightsKeepTheLogits) {
   EXPECT_EQ(plain_model->repacked_count(), 0);
   EXPECT_EQ(plain_model->layers()[0].wq.mat.type, kernels::DType::Q4_K);
   const auto model = Model::load(path);
-  if (!kernels::repack_target(kernels::DType::Q4_K, kernels::active_isa())) {
+  const Weight& wq = model->layers()[0].wq;
+  const auto target = kernels::repack_target(kernels::DType::Q4_K, kernels::active_isa(), wq.mat.rows);
+  if (!target) {
     EXPECT_EQ(model->repacked_count(), 0);
     GTEST_SKIP() << "no load-time layout at " << kernels::isa_name(kernels::active_isa());
   }
   EXPECT_GT(model->repacked_count(), 0);
-  EXPECT_EQ(model->layers()[0].wq.mat.type, kernels::DType::Q4_K_LANES);
+  EXPECT_EQ(wq.mat.type, *target);
   EXPECT_EQ(model->weight_bytes(), plain_model->weight_bytes());
   const std::vector<float> got = run_pipeline(path, {0, 4}, ids);
   ASSERT_EQ(got.size(), plain.size());

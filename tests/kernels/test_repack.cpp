@@ -1,6 +1,7 @@
 // Load-time layouts (kernels/repack.h): Q4_K_LANES keeps every weight of the Q4_K it came
 // from, puts each level where kernels/quant_k_lanes.cpp says, and its dot products (portable
-// and per ISA) agree with Q4_K's; its gemm tiles are bit-identical to its vec_dot.
+// and per ISA) agree with Q4_K's; its gemm tiles are bit-identical to its vec_dot. Q4_K_X4
+// holds the same blocks with rows interleaved by 4, and its gemm gives LANES's vec_dot exactly.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -49,7 +50,7 @@ std::vector<uint8_t> random_q8_K(int64_t n, uint32_t seed) {
 
 std::vector<uint8_t> repacked(const std::vector<uint8_t>& q4, int64_t n) {
   std::vector<uint8_t> out(q4.size());
-  repack(DType::Q4_K, DType::Q4_K_LANES, q4.data(), out.data(), n);
+  repack(DType::Q4_K, DType::Q4_K_LANES, q4.data(), out.data(), 1, n);
   return out;
 }
 
@@ -70,9 +71,19 @@ TEST(Repack, Q4KLanesIsAnInternalType) {
   EXPECT_TRUE(ti.internal);
   EXPECT_EQ(ti.block_bytes, sizeof(BlockQ4_K));
   EXPECT_FALSE(type_from_name("q4_K_lanes").has_value()) << "not a type a user can ask for";
-  EXPECT_FALSE(repack_target(DType::Q6_K, detected_isa()).has_value());
-  EXPECT_FALSE(repack_target(DType::Q4_K, Isa::Scalar).has_value()) << "the scalar level reads Q4_K as it is";
-  EXPECT_THROW(repack(DType::Q6_K, DType::Q4_K_LANES, nullptr, nullptr, 0), std::invalid_argument);
+  EXPECT_FALSE(type_from_name("q4_K_x4").has_value());
+  EXPECT_TRUE(type_info(DType::Q4_K_X4).internal);
+  EXPECT_EQ(row_group(DType::Q4_K_X4), 4);
+  EXPECT_EQ(row_group(DType::Q4_K_LANES), 1);
+  EXPECT_FALSE(repack_target(DType::Q6_K, detected_isa(), 64).has_value());
+  EXPECT_FALSE(repack_target(DType::Q4_K, Isa::Scalar, 64).has_value()) << "the scalar level reads Q4_K as it is";
+  EXPECT_THROW(repack(DType::Q6_K, DType::Q4_K_LANES, nullptr, nullptr, 0, 0), std::invalid_argument);
+  EXPECT_THROW(repack(DType::Q4_K, DType::Q4_K_X4, nullptr, nullptr, 3, QK_K), std::invalid_argument) << "3 rows";
+  if (isa_supported(Isa::Avx512)) {
+    EXPECT_EQ(repack_target(DType::Q4_K, Isa::Avx512, 64), DType::Q4_K_X4);
+    EXPECT_EQ(repack_target(DType::Q4_K, Isa::Avx512, 66), DType::Q4_K_LANES) << "rows not in groups of 4";
+    EXPECT_EQ(repack_target(DType::Q4_K, Isa::Avx512, 64, true), DType::Q4_K_LANES) << "get_row needs plain rows";
+  }
 }
 
 TEST(Repack, Q4KLanesPutsEachLevelWhereTheLayoutSays) {
@@ -184,6 +195,70 @@ TEST(Repack, Q4KLanesGemmEqualsVecDot) {
     }
   }
   if (!any) GTEST_SKIP() << "no ISA level on this CPU has Q4_K_LANES tiles (AVX-512 VNNI only)";
+}
+
+TEST(Repack, Q4KX4InterleavesLanesBlocksByFour) {
+  const int64_t n = QK_K * 3, rows = 8, nb = n / QK_K;
+  std::vector<uint8_t> q4;
+  for (int64_t r = 0; r < rows; ++r) {
+    const std::vector<uint8_t> row = random_q4_K(n, static_cast<uint32_t>(50 + r));
+    q4.insert(q4.end(), row.begin(), row.end());
+  }
+  std::vector<uint8_t> lanes(q4.size()), x4(q4.size());
+  repack(DType::Q4_K, DType::Q4_K_LANES, q4.data(), lanes.data(), rows, n);
+  repack(DType::Q4_K, DType::Q4_K_X4, q4.data(), x4.data(), rows, n);
+  const auto* l = reinterpret_cast<const BlockQ4_K*>(lanes.data());
+  const auto* x = reinterpret_cast<const BlockQ4_K*>(x4.data());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < nb; ++b)
+      ASSERT_EQ(0, std::memcmp(&x[(r / 4) * 4 * nb + x4_block(r % 4, b, nb)], &l[r * nb + b], sizeof(BlockQ4_K))) << "row " << r << " block " << b;
+  // the order a tile reads: blocks 0, 1 of rows 0..3, then the lone block 2 of rows 0..3
+  EXPECT_EQ(x4_block(0, 0, 3), 0);
+  EXPECT_EQ(x4_block(0, 1, 3), 1);
+  EXPECT_EQ(x4_block(1, 0, 3), 2);
+  EXPECT_EQ(x4_block(3, 1, 3), 7);
+  EXPECT_EQ(x4_block(0, 2, 3), 8);
+  EXPECT_EQ(x4_block(3, 2, 3), 11);
+}
+
+TEST(Repack, Q4KX4GemmEqualsLanesVecDot) {
+  for (Isa isa : levels()) {
+    const TypeOps& o = ops(DType::Q4_K_X4, isa);
+    ASSERT_TRUE(o.gemm) << "every level reads Q4_K_X4 (portable gemm)";
+    EXPECT_FALSE(o.vec_dot) << "rows are interleaved: only gemm reads them";
+    const VecDotFn dot = ops(DType::Q4_K_LANES, isa).vec_dot;
+    for (int64_t nb : {3, 4}) {
+      const int64_t n = QK_K * nb;
+      SCOPED_TRACE(std::string(isa_name(isa)) + " blocks " + std::to_string(nb));
+      const size_t rb = row_bytes(DType::Q4_K, n), xrow = row_bytes(DType::Q8_K, n) + 8;
+      for (int64_t nr : {4, 8, 12})
+        for (int64_t nc : {1, 2, 3, 4, 5, 7}) {
+          std::vector<uint8_t> q4;
+          for (int64_t i = 0; i < nr; ++i) {
+            const std::vector<uint8_t> r = random_q4_K(n, static_cast<uint32_t>(10 * nr + i));
+            q4.insert(q4.end(), r.begin(), r.end());
+          }
+          std::vector<uint8_t> lanes(q4.size()), w(q4.size()), x(xrow * nc);
+          repack(DType::Q4_K, DType::Q4_K_LANES, q4.data(), lanes.data(), nr, n);
+          repack(DType::Q4_K, DType::Q4_K_X4, q4.data(), w.data(), nr, n);
+          for (int64_t j = 0; j < nc; ++j) {
+            const std::vector<uint8_t> r = relayout(random_q8_K(n, static_cast<uint32_t>(900 + 10 * nc + j)), DType::Q4_K_X4, isa, n);
+            std::memcpy(x.data() + xrow * j, r.data(), r.size());
+          }
+          const size_t ldy = static_cast<size_t>(nr) + 3;
+          std::vector<float> y(ldy * nc, -12345.f);
+          o.gemm(n, nr, nc, w.data(), rb, x.data(), xrow, y.data(), ldy);
+          for (int64_t j = 0; j < nc; ++j)
+            for (int64_t i = 0; i < static_cast<int64_t>(ldy); ++i) {
+              const float got = y[j * ldy + i];
+              if (i >= nr)
+                ASSERT_EQ(got, -12345.f) << "wrote outside the tile";
+              else
+                ASSERT_EQ(got, dot(n, lanes.data() + rb * i, x.data() + xrow * j)) << "nr " << nr << " nc " << nc << " i " << i << " j " << j;
+            }
+        }
+    }
+  }
 }
 
 }  // namespace

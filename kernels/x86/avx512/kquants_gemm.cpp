@@ -13,6 +13,8 @@
 // L2, not L1: `zen bench -t 1 -b 2,4` 31 -> 51 and 55 -> 61 tokens/s (2 threads, 4 sequences:
 // about 88 -> 93). Into L1 the prefetches crowd the core's own misses, and 2 rows cost as much
 // as 4; a prefetch distance of 1, 4 or 8 tiles changed nothing.
+#include <stdexcept>
+
 #include "kernels/quant_k_avx512.h"
 #include "kernels/quant_k_x86.h"
 #include "kernels/types.h"
@@ -134,11 +136,19 @@ void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t x
   store_rows<R, C>(acc, acc_min, y, ldy);
 }
 
-// Q4_K_LANES (kernels/quant_k_lanes.cpp): two super-blocks per step, as vec_dot_q4_K_lanes.
-// Each weight row's levels are read without shuffles and meet every column with 4 vpdpbusd;
-// the two super-blocks' sums share one pack and one vpdpwssd per (row, column), then fold to 4
-// lanes (b, b, b+1, b+1) with row r in lanes 4r .. 4r+3 of the column's accumulator, as tile_k4.
-template <int R, int C>
+// Q4_K_LANES and Q4_K_X4 (kX4: rows interleaved in groups of 4, kernels/quant_k_lanes.cpp):
+// two super-blocks per step, as vec_dot_q4_K_lanes. Each weight row's levels are read without
+// shuffles and meet every column with 4 vpdpbusd; the two super-blocks' sums share one pack and
+// one vpdpwssd per (row, column), then fold to 4 lanes (b, b, b+1, b+1) with row r in lanes
+// 4r .. 4r+3 of the column's accumulator, as tile_k4.
+// X4 tiles read one sequential stream and prefetch it x4_ahead bytes ahead; LANES tiles read
+// 4 rows side by side and prefetch the rows of the tile after next, as tile_k4.
+// The distance covers about the same time whatever the tile's width: a 1-column step is 4
+// times shorter than a 4-column one (zen_bench_kernels gemm/q4_K_x4/.../mem, 2 threads:
+// x1 at 4 KiB ahead 25 GB/s, at 8 KiB 44; x2 27 -> 31 at 6 KiB; x4 best at 4 KiB).
+constexpr size_t x4_ahead(int columns) { return columns == 1 ? 8192 : columns == 2 ? 6144 : 4096; }
+
+template <int R, int C, bool kX4>
 void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
   constexpr int kPairs = (R + 1) / 2;
   __m512 acc[C], acc_min[C];
@@ -159,8 +169,15 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
       for (int i = 0; i < 2; ++i) {
         const int r = 2 * h + i;
         if (r >= R) break;
-        const BlockQ4_K* wb = reinterpret_cast<const BlockQ4_K*>(w + ws * r) + b;
-        prefetch_block<2 * sizeof(BlockQ4_K)>(reinterpret_cast<const uint8_t*>(wb) + ws * R * kPrefetchTiles);
+        // X4: the step's blocks start at 4b; row r's pair (or lone last block) follows the
+        // rows before it (kernels/quant_k_lanes.cpp x4_block)
+        const BlockQ4_K* wb = kX4 ? reinterpret_cast<const BlockQ4_K*>(w) + 4 * b + (pair ? 2 * r : r)
+                                  : reinterpret_cast<const BlockQ4_K*>(w + ws * r) + b;
+        if constexpr (!kX4) {
+          prefetch_block<2 * sizeof(BlockQ4_K)>(reinterpret_cast<const uint8_t*>(wb) + ws * R * kPrefetchTiles);
+        } else if (r == 0) {  // the group's 8 blocks of this step, x4_ahead(C) on
+          prefetch_block<8 * sizeof(BlockQ4_K)>(reinterpret_cast<const uint8_t*>(wb) + x4_ahead(C));
+        }
         const __m128i sm0 = k4_scales_mins(wb[0].scales);
         const __m128i sm1 = pair ? k4_scales_mins(wb[1].scales) : _mm_setzero_si128();
         const auto lanes = static_cast<__mmask16>(0xfu << (4 * r));
@@ -267,10 +284,12 @@ constexpr TileFn kTilesK4[4][4] = {{tile_k4<Block, 1, 1>, tile_k4<Block, 1, 2>, 
                                    {tile_k4<Block, 2, 1>, tile_k4<Block, 2, 2>, tile_k4<Block, 2, 3>, tile_k4<Block, 2, 4>},
                                    {tile_k4<Block, 3, 1>, tile_k4<Block, 3, 2>, tile_k4<Block, 3, 3>, tile_k4<Block, 3, 4>},
                                    {tile_k4<Block, 4, 1>, tile_k4<Block, 4, 2>, tile_k4<Block, 4, 3>, tile_k4<Block, 4, 4>}};
-constexpr TileFn kTilesQ4KLanes[4][4] = {{tile_q4_K_lanes<1, 1>, tile_q4_K_lanes<1, 2>, tile_q4_K_lanes<1, 3>, tile_q4_K_lanes<1, 4>},
-                                         {tile_q4_K_lanes<2, 1>, tile_q4_K_lanes<2, 2>, tile_q4_K_lanes<2, 3>, tile_q4_K_lanes<2, 4>},
-                                         {tile_q4_K_lanes<3, 1>, tile_q4_K_lanes<3, 2>, tile_q4_K_lanes<3, 3>, tile_q4_K_lanes<3, 4>},
-                                         {tile_q4_K_lanes<4, 1>, tile_q4_K_lanes<4, 2>, tile_q4_K_lanes<4, 3>, tile_q4_K_lanes<4, 4>}};
+template <bool kX4>
+constexpr TileFn kTilesQ4KLanes[4][4] = {
+    {tile_q4_K_lanes<1, 1, kX4>, tile_q4_K_lanes<1, 2, kX4>, tile_q4_K_lanes<1, 3, kX4>, tile_q4_K_lanes<1, 4, kX4>},
+    {tile_q4_K_lanes<2, 1, kX4>, tile_q4_K_lanes<2, 2, kX4>, tile_q4_K_lanes<2, 3, kX4>, tile_q4_K_lanes<2, 4, kX4>},
+    {tile_q4_K_lanes<3, 1, kX4>, tile_q4_K_lanes<3, 2, kX4>, tile_q4_K_lanes<3, 3, kX4>, tile_q4_K_lanes<3, 4, kX4>},
+    {tile_q4_K_lanes<4, 1, kX4>, tile_q4_K_lanes<4, 2, kX4>, tile_q4_K_lanes<4, 3, kX4>, tile_q4_K_lanes<4, 4, kX4>}};
 constexpr TileFn kTilesQ6K[4][4] = {{tile_q6_K<1, 1>, tile_q6_K<1, 2>, tile_q6_K<1, 3>, tile_q6_K<1, 4>},
                                     {tile_q6_K<2, 1>, tile_q6_K<2, 2>, tile_q6_K<2, 3>, tile_q6_K<2, 4>},
                                     {tile_q6_K<3, 1>, tile_q6_K<3, 2>, tile_q6_K<3, 3>, tile_q6_K<3, 4>},
@@ -290,7 +309,14 @@ void gemm_q5_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride
 
 void gemm_q4_K_lanes(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
                      float* y, size_t ldy) {
-  run_tiles(kTilesQ4KLanes, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+  run_tiles(kTilesQ4KLanes<false>, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+}
+
+// Rows in groups of 4 (nr a multiple of 4): every tile starts a group and reads it whole.
+void gemm_q4_K_x4(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
+                  float* y, size_t ldy) {
+  if (nr % 4 != 0) throw std::invalid_argument("q4_K_x4: rows come in groups of 4");
+  run_tiles(kTilesQ4KLanes<true>, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
 }
 
 void gemm_q6_K(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
