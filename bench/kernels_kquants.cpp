@@ -16,7 +16,7 @@ namespace zen::kernels {
 namespace {
 
 const DType kTypes[] = {DType::Q2_K,       DType::Q3_K,    DType::Q4_K, DType::Q4_K_LANES,
-                        DType::Q4_K_X4, DType::Q5_K, DType::Q6_K};
+                        DType::Q4_K_X4, DType::Q5_K, DType::Q6_K, DType::Q6_K_LANES};
 
 std::vector<float> gaussian(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -29,13 +29,14 @@ std::vector<float> gaussian(size_t n, uint32_t seed) {
 // Weight matrix of `rows` rows: one quantized row copied (quantizing 64 MiB would be slow).
 std::vector<uint8_t> weights(DType t, int64_t n, int64_t rows) {
   const size_t rb = row_bytes(t, n);
-  const bool load_time = type_info(t).internal;  // quantize to Q4_K, then repack the matrix
+  const bool load_time = type_info(t).internal;  // quantize to the file type, then repack the matrix
+  const DType file_type = !load_time ? t : t == DType::Q6_K_LANES ? DType::Q6_K : DType::Q4_K;
   std::vector<uint8_t> one(rb), all(rb * static_cast<size_t>(rows));
-  ops(load_time ? DType::Q4_K : t, Isa::Scalar).quantize(gaussian(static_cast<size_t>(n), 1).data(), one.data(), n);
+  ops(file_type, Isa::Scalar).quantize(gaussian(static_cast<size_t>(n), 1).data(), one.data(), n);
   for (int64_t r = 0; r < rows; ++r) std::copy(one.begin(), one.end(), all.begin() + static_cast<std::ptrdiff_t>(rb * r));
   if (!load_time) return all;
   std::vector<uint8_t> packed(all.size());
-  repack(DType::Q4_K, t, all.data(), packed.data(), rows, n);
+  repack(file_type, t, all.data(), packed.data(), rows, n);
   return packed;
 }
 

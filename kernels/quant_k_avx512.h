@@ -174,6 +174,27 @@ inline __m512i lanes16_sums(const Levels16& w, const int8_t* x) {
   t = _mm512_dpbusd_epi32(t, w.v[2], load512(x + 128));
   return _mm512_dpbusd_epi32(t, w.v[3], load512(x + 192));
 }
+// Q6_K_LANES (kernels/quant_k_lanes.cpp): the four level vectors (stored as q + 32, 0..63)
+// of one super-block, low nibbles from ql's two 64-byte halves and bit pairs from qh; 32-bit
+// lane l of each belongs to sub-block l. lanes16_sums then gives each sub-block's sum in one
+// 32-bit lane (|sum| <= 16 * 63 * 128: no 16-bit packing, the scales multiply in 32 bits).
+inline Levels16 q6_lanes_levels(const uint8_t* ql, const uint8_t* qh) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  const __m512i l0 = load_group(ql, 0), l1 = load_group(ql, 1), h = load_group(qh, 0);
+  // A | (B & C): the nibble, then the bit pair moved to bits 4..5
+  return {{_mm512_ternarylogic_epi32(_mm512_and_si512(l0, m4), _mm512_slli_epi16(h, 4), m30, 0xf8),
+           _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4), _mm512_slli_epi16(h, 2), m30, 0xf8),
+           _mm512_ternarylogic_epi32(_mm512_and_si512(l1, m4), h, m30, 0xf8),
+           _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4), _mm512_srli_epi16(h, 2), m30, 0xf8)}};
+}
+// Q6_K_LANES: the scaled sums of one super-block, sub-block l in lane l: the levels' offset
+// of 32 comes off with the activation sums (bs32 = 32 * bsums, q6_offsets), then each lane is
+// multiplied by its scale in 32 bits (exact: |sum| < 2^31).
+inline __m512i q6_offsets(const int16_t* bsums) { return _mm512_slli_epi32(_mm512_cvtepi16_epi32(load256(bsums)), 5); }
+inline __m512i q6_lanes_scaled(const Levels16& w, const int8_t* x, __m512i bs32, __m512i sc32) {
+  return _mm512_mullo_epi32(_mm512_sub_epi32(lanes16_sums(w, x), bs32), sc32);
+}
+
 // Two super-blocks b, b+1 share one vpackssdw + vpdpwssd: 128-bit chunk k of the packed
 // vector holds lanes 4k .. 4k+3 of b then of b+1, adjacent 16-bit lanes share a sub-block, so
 // 16-bit lane 8k + m takes scale 2k + m / 2 of b (m < 4) or 2k + (m - 4) / 2 of b+1; the

@@ -13,6 +13,12 @@
 // 2s+1 of rows 0, 1, 2, 3, then 2s+2 and 2s+3 of each, ...; a last odd block of each row comes
 // alone (x4_block). The tile then reads one sequential stream. Only gemm reads it.
 //
+// Q6_K_LANES: Q6_K (same 210-byte block, same scales and d) whose 6-bit levels (stored as
+// q + 32) form four vectors W[i] with 32-bit lane l holding levels 4i .. 4i+3 of sub-block l
+// (16 levels): the low 4 bits of W[i] byte p (= 4l + t % 4) are nibble i % 2 of ql[64 * (i / 2)
+// + p], the high 2 bits are bits 2i, 2i+1 of qh[p]. Its activations: element 16l + 4i + m
+// (m < 4) at byte 64i + 4l + m (relayout_q8_K_q6lanes; bsums unchanged).
+//
 // Its activations are Q8_K with the matching order (relayout_q8_K_lanes16): activation
 // 32j + 8i + m (m < 8) moves to byte 64i + 8j + m, so X[i] = bytes 64i .. 64i+63 meets W[i]
 // lane for lane; bsums[j] becomes the sum of sub-block j's 32 activations (bsums[8..15] = 0).
@@ -95,6 +101,61 @@ float vec_dot_q4_K_lanes(int64_t n, const void* wv, const void* xv) {
   return sum;
 }
 
+// Q6_K_LANES: the stored level (0..63) of element e.
+int q6_lanes_level(const BlockQ6_K& b, int e) {
+  const int l = e / 16, i = (e % 16) / 4, p = 4 * l + e % 4;
+  return ((b.ql[64 * (i / 2) + p] >> (4 * (i % 2))) & 0x0f) | ((b.qh[p] >> (2 * i)) & 3) << 4;
+}
+
+void to_q6_lanes(const BlockQ6_K& in, BlockQ6_K& out) {
+  int8_t q[QK_K];
+  kq::q6k_levels(in, q);
+  std::memset(out.ql, 0, sizeof out.ql);
+  std::memset(out.qh, 0, sizeof out.qh);
+  for (int e = 0; e < QK_K; ++e) {
+    const int v = q[e] + 32, l = e / 16, i = (e % 16) / 4, p = 4 * l + e % 4;
+    out.ql[64 * (i / 2) + p] = static_cast<uint8_t>(out.ql[64 * (i / 2) + p] | (v & 0x0f) << (4 * (i % 2)));
+    out.qh[p] = static_cast<uint8_t>(out.qh[p] | (v >> 4) << (2 * i));
+  }
+  std::memcpy(out.scales, in.scales, sizeof out.scales);
+  out.d = in.d;
+}
+
+void dequantize_q6_K_lanes(const void* src, float* dst, int64_t n) {
+  const auto* w = static_cast<const BlockQ6_K*>(src);
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    const float d = fp16_to_fp32(w[b].d);
+    for (int e = 0; e < QK_K; ++e) *dst++ = d * w[b].scales[e / 16] * static_cast<float>(q6_lanes_level(w[b], e) - 32);
+  }
+}
+
+float vec_dot_q6_K_lanes(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ6_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  float sum = 0;
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int32_t sumi = 0;
+    for (int l = 0; l < 16; ++l) {
+      int32_t s = 0;
+      for (int t = 0; t < 16; ++t)
+        s += (q6_lanes_level(w[b], 16 * l + t) - 32) * x[b].qs[64 * (t / 4) + 4 * l + t % 4];
+      sumi += w[b].scales[l] * s;
+    }
+    sum += x[b].d * fp16_to_fp32(w[b].d) * static_cast<float>(sumi);
+  }
+  return sum;
+}
+
+void relayout_q8_K_q6lanes(void* xv, int64_t n) {
+  auto* x = static_cast<BlockQ8_K*>(xv);
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    int8_t in[QK_K];
+    std::memcpy(in, x[b].qs, QK_K);
+    for (int l = 0; l < 16; ++l)
+      for (int i = 0; i < 4; ++i) std::memcpy(x[b].qs + 64 * i + 4 * l, in + 16 * l + 4 * i, 4);
+  }
+}
+
 }  // namespace
 
 void relayout_q8_K_lanes16(void* xv, int64_t n) {
@@ -152,11 +213,16 @@ void fill_lanes_scalar(OpsTable& t) {
   TypeOps& x4 = entry(t, DType::Q4_K_X4);
   x4.gemm = gemm_q4_K_x4;
   x4.relayout_x = relayout_q8_K_lanes16;
+  TypeOps& q6 = entry(t, DType::Q6_K_LANES);
+  q6.dequantize = dequantize_q6_K_lanes;
+  q6.vec_dot = vec_dot_q6_K_lanes;
+  q6.relayout_x = relayout_q8_K_q6lanes;
 }
 
 int row_group(DType t) { return t == DType::Q4_K_X4 ? 4 : 1; }
 
 std::optional<DType> repack_target(DType w_type, Isa isa, int64_t rows, bool row_access) {
+  if (w_type == DType::Q6_K && ops(DType::Q6_K_LANES, isa).gemm) return DType::Q6_K_LANES;
   if (w_type != DType::Q4_K) return std::nullopt;
   // Only a level with its own kernels gains: the portable entries are for correctness.
   if (!row_access && rows % 4 == 0 && ops(DType::Q4_K_X4, isa).gemm != ops(DType::Q4_K_X4, Isa::Scalar).gemm)
@@ -166,6 +232,12 @@ std::optional<DType> repack_target(DType w_type, Isa isa, int64_t rows, bool row
 }
 
 void repack(DType from, DType to, const void* src, void* dst, int64_t rows, int64_t n) {
+  if (from == DType::Q6_K && to == DType::Q6_K_LANES) {
+    const auto* in = static_cast<const BlockQ6_K*>(src);
+    auto* out = static_cast<BlockQ6_K*>(dst);
+    for (int64_t b = 0; b < rows * (n / QK_K); ++b) to_q6_lanes(in[b], out[b]);
+    return;
+  }
   if (from != DType::Q4_K || (to != DType::Q4_K_LANES && to != DType::Q4_K_X4))
     throw std::invalid_argument(std::string("no repacking from ") + type_name(from) + " to " + type_name(to));
   if (rows % row_group(to) != 0)

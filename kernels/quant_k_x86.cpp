@@ -44,6 +44,10 @@ void fill_lanes_avx512(OpsTable& t) {
   TypeOps& x4 = entry(t, DType::Q4_K_X4);
   x4.gemm = kq_avx512::gemm_q4_K_x4;
   x4.gemm_exact = true;  // each result bit-identical to Q4_K_LANES's vec_dot on the same row
+  TypeOps& q6 = entry(t, DType::Q6_K_LANES);
+  q6.vec_dot = kq_avx512::vec_dot_q6_K_lanes;
+  q6.gemm = kq_avx512::gemm_q6_K_lanes;
+  q6.gemm_exact = true;
 }
 
 #endif

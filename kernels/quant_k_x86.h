@@ -28,6 +28,9 @@ void relayout_q8_K_lanes(void* x, int64_t n);  // Q4_K/Q5_K's activation order
 float vec_dot_q4_K_lanes(int64_t n, const void* w, const void* x);
 void gemm_q4_K_lanes(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x,
                      size_t x_stride, float* y, size_t ldy);
+float vec_dot_q6_K_lanes(int64_t n, const void* w, const void* x);
+void gemm_q6_K_lanes(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x,
+                     size_t x_stride, float* y, size_t ldy);
 void gemm_q4_K_x4(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x,
                   size_t x_stride, float* y, size_t ldy);
 }

@@ -7,7 +7,7 @@
 namespace zen::kernels {
 namespace {
 
-constexpr std::array<TypeInfo, 17> kTypes{{
+constexpr std::array<TypeInfo, 18> kTypes{{
     {DType::F32, "f32", 1, 4, DType::F32},
     {DType::F16, "f16", 1, 2, DType::F16},
     {DType::BF16, "bf16", 1, 2, DType::BF16},
@@ -25,6 +25,7 @@ constexpr std::array<TypeInfo, 17> kTypes{{
     {DType::Q8_K, "q8_K", QK_K, sizeof(BlockQ8_K), DType::Q8_K},
     {DType::Q4_K_LANES, "q4_K_lanes", QK_K, sizeof(BlockQ4_K), DType::Q8_K, true},
     {DType::Q4_K_X4, "q4_K_x4", QK_K, sizeof(BlockQ4_K), DType::Q8_K, true},
+    {DType::Q6_K_LANES, "q6_K_lanes", QK_K, sizeof(BlockQ6_K), DType::Q8_K, true},
 }};
 
 bool iequal(std::string_view a, std::string_view b) {

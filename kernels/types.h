@@ -26,6 +26,8 @@ enum class DType : uint32_t {
   // Internal: never in a file. Load-time layouts of Q4_K for the AVX-512 kernels, made by
   // repack() (kernels/quant_k_lanes.cpp): each super-block's levels reordered (LANES), and
   // the same with rows interleaved in groups of 4, block by block (X4: read only by gemm).
+  // Q6_K with levels reordered the same way (Q6_K_LANES, one 32-bit lane per sub-block of 16).
+  Q6_K_LANES = 28,
   Q4_K_X4 = 29,
   Q4_K_LANES = 31,
 };

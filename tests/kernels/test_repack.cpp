@@ -2,6 +2,7 @@
 // from, puts each level where kernels/quant_k_lanes.cpp says, and its dot products (portable
 // and per ISA) agree with Q4_K's; its gemm tiles are bit-identical to its vec_dot. Q4_K_X4
 // holds the same blocks with rows interleaved by 4, and its gemm gives LANES's vec_dot exactly.
+// Q6_K_LANES: the same checks against Q6_K.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -75,7 +76,8 @@ TEST(Repack, Q4KLanesIsAnInternalType) {
   EXPECT_TRUE(type_info(DType::Q4_K_X4).internal);
   EXPECT_EQ(row_group(DType::Q4_K_X4), 4);
   EXPECT_EQ(row_group(DType::Q4_K_LANES), 1);
-  EXPECT_FALSE(repack_target(DType::Q6_K, detected_isa(), 64).has_value());
+  EXPECT_FALSE(repack_target(DType::Q5_K, detected_isa(), 64).has_value());
+  EXPECT_FALSE(type_from_name("q6_K_lanes").has_value());
   EXPECT_FALSE(repack_target(DType::Q4_K, Isa::Scalar, 64).has_value()) << "the scalar level reads Q4_K as it is";
   EXPECT_THROW(repack(DType::Q6_K, DType::Q4_K_LANES, nullptr, nullptr, 0, 0), std::invalid_argument);
   EXPECT_THROW(repack(DType::Q4_K, DType::Q4_K_X4, nullptr, nullptr, 3, QK_K), std::invalid_argument) << "3 rows";
@@ -259,6 +261,91 @@ TEST(Repack, Q4KX4GemmEqualsLanesVecDot) {
         }
     }
   }
+}
+
+// Q6_K blocks of random bytes (every level and signed scale), with small finite d.
+std::vector<uint8_t> random_q6_K(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> q(row_bytes(DType::Q6_K, n));
+  for (uint8_t& b : q) b = static_cast<uint8_t>(rng());
+  std::uniform_real_distribution<float> df(-0.01f, 0.01f);
+  for (auto* b = reinterpret_cast<BlockQ6_K*>(q.data()); b < reinterpret_cast<BlockQ6_K*>(q.data() + q.size()); ++b)
+    b->d = fp32_to_fp16(df(rng));
+  return q;
+}
+
+std::vector<uint8_t> q6_lanes(const std::vector<uint8_t>& q6, int64_t rows, int64_t n) {
+  std::vector<uint8_t> out(q6.size());
+  repack(DType::Q6_K, DType::Q6_K_LANES, q6.data(), out.data(), rows, n);
+  return out;
+}
+
+TEST(Repack, Q6KLanesKeepsEveryWeightInTheDocumentedPlace) {
+  const int64_t n = QK_K * 3;
+  const std::vector<uint8_t> q6 = random_q6_K(n, 21), ql = q6_lanes(q6, 1, n);
+  std::vector<float> want(n), got(n);
+  ops(DType::Q6_K, Isa::Scalar).dequantize(q6.data(), want.data(), n);
+  for (Isa isa : levels()) {
+    ops(DType::Q6_K_LANES, isa).dequantize(ql.data(), got.data(), n);
+    ASSERT_EQ(got, want) << isa_name(isa);
+  }
+  // level t of sub-block l (i = t / 4 of the four vectors): nibble i % 2 of ql[64 (i / 2) + 4l + t % 4],
+  // high bits 2i, 2i+1 of qh[4l + t % 4]
+  const auto& src = reinterpret_cast<const BlockQ6_K*>(q6.data())[1];
+  const auto& dst = reinterpret_cast<const BlockQ6_K*>(ql.data())[1];
+  ASSERT_EQ(0, std::memcmp(dst.scales, src.scales, sizeof src.scales));
+  ASSERT_EQ(dst.d, src.d);
+  for (int e = 0; e < QK_K; ++e) {
+    const int h = e / 128, k = e % 128, lo = k % 64 < 32 ? 0 : 32;  // Q6_K's own order
+    const int nib = (src.ql[64 * h + lo + k % 32] >> (k < 64 ? 0 : 4)) & 0x0f;
+    const int hi = (src.qh[32 * h + k % 32] >> (2 * (k / 32))) & 3;
+    const int l = e / 16, i = (e % 16) / 4, p = 4 * l + e % 4;
+    const int got_level = ((dst.ql[64 * (i / 2) + p] >> (4 * (i % 2))) & 0x0f) | ((dst.qh[p] >> (2 * i)) & 3) << 4;
+    ASSERT_EQ(got_level, nib | hi << 4) << "element " << e;
+  }
+}
+
+TEST(Repack, Q6KLanesVecDotMatchesQ6KAndGemmEqualsVecDot) {
+  for (int64_t nb : {1, 3, 8})
+    for (uint32_t seed = 1; seed <= 3; ++seed) {
+      const int64_t n = QK_K * nb;
+      const std::vector<uint8_t> q6 = random_q6_K(n, seed + 10 * nb), ql = q6_lanes(q6, 1, n);
+      const std::vector<uint8_t> x = random_q8_K(n, 300 + seed + 10 * nb);
+      const float want = ops(DType::Q6_K, Isa::Scalar).vec_dot(n, q6.data(), x.data());
+      std::vector<float> wd(n), xd(n);
+      ops(DType::Q6_K, Isa::Scalar).dequantize(q6.data(), wd.data(), n);
+      ops(DType::Q8_K, Isa::Scalar).dequantize(x.data(), xd.data(), n);
+      double mag = 0;
+      for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(wd[i]) * xd[i]);
+      for (Isa isa : levels()) {
+        const float got = ops(DType::Q6_K_LANES, isa).vec_dot(n, ql.data(), relayout(x, DType::Q6_K_LANES, isa, n).data());
+        EXPECT_NEAR(got, want, 1e-6 * mag) << isa_name(isa) << " blocks " << nb << " seed " << seed;
+      }
+    }
+  bool any = false;
+  for (Isa isa : levels()) {
+    const TypeOps& o = ops(DType::Q6_K_LANES, isa);
+    if (!o.gemm) continue;
+    any = true;
+    EXPECT_TRUE(o.gemm_exact);
+    const int64_t n = QK_K * 3;
+    const size_t wrow = row_bytes(DType::Q6_K, n) + 16, xrow = row_bytes(DType::Q8_K, n) + 8;
+    for (int64_t nr : {1, 2, 3, 4, 5, 8})
+      for (int64_t nc : {1, 2, 3, 4, 6}) {
+        std::vector<uint8_t> w(wrow * nr), x(xrow * nc);
+        for (int64_t i = 0; i < nr; ++i) {
+          const std::vector<uint8_t> r = q6_lanes(random_q6_K(n, static_cast<uint32_t>(10 * nr + i)), 1, n);
+          std::memcpy(w.data() + wrow * i, r.data(), r.size());
+        }
+        for (int64_t j = 0; j < nc; ++j) {
+          const std::vector<uint8_t> r = relayout(random_q8_K(n, static_cast<uint32_t>(800 + 10 * nc + j)), DType::Q6_K_LANES, isa, n);
+          std::memcpy(x.data() + xrow * j, r.data(), r.size());
+        }
+        testing::check_gemm_against_vec_dot(o, n, nr, nc, w.data(), wrow, x.data(), xrow,
+                                            [](const uint8_t*, const uint8_t*) { return 0.0; });
+      }
+  }
+  if (!any) GTEST_SKIP() << "no ISA level on this CPU has Q6_K_LANES tiles (AVX-512 VNNI only)";
 }
 
 }  // namespace

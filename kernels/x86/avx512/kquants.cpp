@@ -94,6 +94,21 @@ float vec_dot_q4_K_lanes(int64_t n, const void* wv, const void* xv) {
   return hsum128(acc) - hsum128(acc_min);
 }
 
+// Q6_K_LANES, activations in relayout_q8_K_q6lanes's order: per super-block 4 vpdpbusd, the
+// offset and the scales in 32 bits, a fold to 4 lanes and one fma; the gemm tiles update each
+// row's 4 lanes the same way (bit-identical results).
+float vec_dot_q6_K_lanes(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const BlockQ6_K*>(wv);
+  const auto* x = static_cast<const BlockQ8_K*>(xv);
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t b = 0; b < n / QK_K; ++b) {
+    const __m512i sc32 = _mm512_cvtepi8_epi32(load128(w[b].scales));
+    const __m512i p = q6_lanes_scaled(q6_lanes_levels(w[b].ql, w[b].qh), x[b].qs, q6_offsets(x[b].bsums), sc32);
+    acc = _mm_fmadd_ps(_mm_set1_ps(x[b].d * _cvtsh_ss(w[b].d)), _mm_cvtepi32_ps(fold4(p)), acc);
+  }
+  return hsum128(acc) - 0.f;  // the tiles' store_rows order, with no mins term
+}
+
 float vec_dot_q6_K(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ6_K*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
