@@ -107,16 +107,22 @@ int q6_lanes_level(const BlockQ6_K& b, int e) {
   return ((b.ql[64 * (i / 2) + p] >> (4 * (i % 2))) & 0x0f) | ((b.qh[p] >> (2 * i)) & 3) << 4;
 }
 
+// Four elements at a time (a repack reads every weight at load): elements e .. e+3 (e a
+// multiple of 4) sit in Q6_K at 4 consecutive ql bytes (one nibble each) and 4 consecutive qh
+// bytes (one bit pair each): for half h = e / 128 and k = e % 128, ql byte 64h + 32 * (k % 64
+// >= 32) + k % 32, high nibble when k >= 64; qh byte 32h + k % 32, bits 2 * (k / 32).
 void to_q6_lanes(const BlockQ6_K& in, BlockQ6_K& out) {
-  int8_t q[QK_K];
-  kq::q6k_levels(in, q);
-  std::memset(out.ql, 0, sizeof out.ql);
-  std::memset(out.qh, 0, sizeof out.qh);
-  for (int e = 0; e < QK_K; ++e) {
-    const int v = q[e] + 32, l = e / 16, i = (e % 16) / 4, p = 4 * l + e % 4;
-    out.ql[64 * (i / 2) + p] = static_cast<uint8_t>(out.ql[64 * (i / 2) + p] | (v & 0x0f) << (4 * (i % 2)));
-    out.qh[p] = static_cast<uint8_t>(out.qh[p] | (v >> 4) << (2 * i));
-  }
+  uint32_t ql[32] = {}, qh[16] = {};
+  for (int l = 0; l < 16; ++l)
+    for (int i = 0; i < 4; ++i) {
+      const int e = 16 * l + 4 * i, h = e / 128, k = e % 128;
+      const uint32_t nib = (load_u32(in.ql + 64 * h + (k % 64 >= 32 ? 32 : 0) + k % 32) >> (k >= 64 ? 4 : 0)) & kNibbles;
+      const uint32_t pair = (load_u32(in.qh + 32 * h + k % 32) >> (2 * (k / 32))) & 0x03030303u;
+      ql[16 * (i / 2) + l] |= nib << (4 * (i % 2));  // ql' byte 64 (i / 2) + 4l: word 16 (i / 2) + l
+      qh[l] |= pair << (2 * i);
+    }
+  std::memcpy(out.ql, ql, sizeof ql);
+  std::memcpy(out.qh, qh, sizeof qh);
   std::memcpy(out.scales, in.scales, sizeof out.scales);
   out.d = in.d;
 }
