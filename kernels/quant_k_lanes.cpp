@@ -1,27 +1,29 @@
+// Load-time layouts (kernels/repack.h): their definitions, portable entries and the repack.
+// The AVX-512 kernels that read them are in kernels/x86/avx512/kquants.cpp (vec_dot) and
+// kquants_gemm.cpp (tiles).
+//
 // Q4_K_LANES: Q4_K with each super-block's 128 level bytes reordered so that the AVX-512 VNNI
 // kernels read four level vectors with no shuffle, and one 32-bit lane of all four belongs to
-// one sub-block (kernels/x86/avx512/kquants_lanes.cpp). Same 144-byte block: d, dmin and the
-// 12-byte scale field are unchanged; only qs moves.
-//
-// Level t (0..31) of sub-block j (0..7), with unit u = t / 4, sits at byte
+// one sub-block. Same 144-byte block: d, dmin and the 12-byte scale field are unchanged; only
+// qs moves. Level t (0..31) of sub-block j (0..7), with unit u = t / 4, sits at byte
 //   64 * (u / 4) + 8 * j + 4 * (u % 2) + t % 4,  low nibble if (u / 2) % 2 == 0, else high.
 // So the low (high) nibbles of bytes 64h .. 64h+63 form level vector W[2h] (W[2h+1]), and
 // 32-bit lane 2j + e of W[i] holds levels 8i + 4e .. 8i + 4e + 3 of sub-block j.
+// Its activations are Q8_K in the matching order (relayout_q8_K_lanes16): activation
+// 32j + 8i + m (m < 8) moves to byte 64i + 8j + m, so X[i] = bytes 64i .. 64i+63 meets W[i]
+// lane for lane; bsums[j] becomes the sum of sub-block j's 32 activations (bsums[8..15] = 0).
 //
 // Q4_K_X4: the same blocks with rows in groups of 4 (a group takes the bytes of its 4 rows),
 // in the order a 4-row gemm tile reads them, two super-blocks per row at a time: blocks 2s and
 // 2s+1 of rows 0, 1, 2, 3, then 2s+2 and 2s+3 of each, ...; a last odd block of each row comes
-// alone (x4_block). The tile then reads one sequential stream. Only gemm reads it.
+// alone (x4_block). The tile then reads one sequential stream. Only gemm reads it; its
+// activations are Q4_K_LANES's.
 //
 // Q6_K_LANES: Q6_K (same 210-byte block, same scales and d) whose 6-bit levels (stored as
 // q + 32) form four vectors W[i] with 32-bit lane l holding levels 4i .. 4i+3 of sub-block l
 // (16 levels): the low 4 bits of W[i] byte p (= 4l + t % 4) are nibble i % 2 of ql[64 * (i / 2)
 // + p], the high 2 bits are bits 2i, 2i+1 of qh[p]. Its activations: element 16l + 4i + m
 // (m < 4) at byte 64i + 4l + m (relayout_q8_K_q6lanes; bsums unchanged).
-//
-// Its activations are Q8_K with the matching order (relayout_q8_K_lanes16): activation
-// 32j + 8i + m (m < 8) moves to byte 64i + 8j + m, so X[i] = bytes 64i .. 64i+63 meets W[i]
-// lane for lane; bsums[j] becomes the sum of sub-block j's 32 activations (bsums[8..15] = 0).
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -227,14 +229,12 @@ void fill_lanes_scalar(OpsTable& t) {
 
 int row_group(DType t) { return t == DType::Q4_K_X4 ? 4 : 1; }
 
+// Only a level with its own tiles gains (the portable entries are for correctness): the
+// LANES types have no portable gemm, and a level that fills Q4_K_LANES fills Q4_K_X4 too.
 std::optional<DType> repack_target(DType w_type, Isa isa, int64_t rows, bool row_access) {
   if (w_type == DType::Q6_K && ops(DType::Q6_K_LANES, isa).gemm) return DType::Q6_K_LANES;
-  if (w_type != DType::Q4_K) return std::nullopt;
-  // Only a level with its own kernels gains: the portable entries are for correctness.
-  if (!row_access && rows % 4 == 0 && ops(DType::Q4_K_X4, isa).gemm != ops(DType::Q4_K_X4, Isa::Scalar).gemm)
-    return DType::Q4_K_X4;
-  if (ops(DType::Q4_K_LANES, isa).gemm) return DType::Q4_K_LANES;
-  return std::nullopt;
+  if (w_type != DType::Q4_K || !ops(DType::Q4_K_LANES, isa).gemm) return std::nullopt;
+  return !row_access && rows % 4 == 0 ? DType::Q4_K_X4 : DType::Q4_K_LANES;
 }
 
 void repack(DType from, DType to, const void* src, void* dst, int64_t rows, int64_t n) {

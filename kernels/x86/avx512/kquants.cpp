@@ -1,5 +1,6 @@
 // AVX-512 (F/BW/VL/DQ/VNNI) K-quant kernels, part 1: the Q8_K activation quantizer and the
-// decode hot path (Q4_K and Q6_K dot products). Q2_K/Q3_K/Q5_K are in kquants_low.cpp, the
+// decode hot path (Q4_K and Q6_K dot products, and those of their load-time layouts Q4_K_LANES
+// and Q6_K_LANES, kernels/quant_k_lanes.cpp). Q2_K/Q3_K/Q5_K are in kquants_low.cpp, the
 // gemm tiles in kquants_gemm.cpp; the table entries are set in kernels/quant_k_x86.cpp.
 //
 // Q4_K (and Q5_K) read activations in the lane-aligned layout (relayout_q8_K_lanes; see

@@ -1,6 +1,7 @@
-// AVX-512 (VNNI) gemm tiles for Q4_K, Q5_K and Q6_K weights x Q8_K activations (batched decode,
-// prompt processing). Q4_K/Q5_K read the activations in the lane-aligned layout (see
-// kernels/quant_k_avx512.h), Q6_K in plain Q8_K order.
+// AVX-512 (VNNI) gemm tiles for Q4_K, Q5_K and Q6_K weights and their load-time layouts
+// (Q4_K_LANES, Q4_K_X4, Q6_K_LANES: kernels/quant_k_lanes.cpp) x Q8_K activations (batched
+// decode, prompt processing). Q4_K/Q5_K read the activations in the lane-aligned layout (see
+// kernels/quant_k_avx512.h), Q6_K in plain Q8_K order, the load-time layouts in their own.
 // A register tile of up to 4 weight rows x 4 activation rows: per super-block each weight row is
 // unpacked once (its levels and scale vectors) and reused for every activation row; each
 // (row, activation) pair is accumulated with the same lane arithmetic and in the same order as
