@@ -7,6 +7,7 @@
 #include "engine/gguf.h"
 #include "engine/gguf_writer.h"
 #include "engine/quantize.h"
+#include "engine/synth_internal.h"
 #include "kernels/threadpool.h"
 
 namespace zen::engine {
@@ -45,8 +46,10 @@ void fill_gaussian(float* dst, int64_t r0, int64_t r1, int64_t cols, uint64_t st
   }
 }
 
-// A small SentencePiece-style vocabulary: <unk>, <s>, </s>, the 256 byte tokens, then
-// single characters and letter pairs with and without the word-start mark.
+}  // namespace
+
+namespace synth_detail {
+
 void write_synthetic_vocab(GgufWriter& w, int64_t n_vocab) {
   if (n_vocab < 300) throw std::invalid_argument("a synthetic vocabulary needs at least 300 tokens (or use --vocab-from)");
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
@@ -91,11 +94,81 @@ void write_synthetic_vocab(GgufWriter& w, int64_t n_vocab) {
   w.set_bool("tokenizer.ggml.add_eos_token", false);
 }
 
-}  // namespace
+void write_shape(GgufWriter& w, const SynthParams& p, const std::string& a, int64_t hd, int64_t n_ctx, float eps, float rope_base) {
+  w.set_u32("general.file_type", mix_file_type(p.mix));
+  w.set_u32(a + ".context_length", static_cast<uint32_t>(n_ctx));
+  w.set_u32(a + ".embedding_length", static_cast<uint32_t>(p.n_embd));
+  w.set_u32(a + ".block_count", static_cast<uint32_t>(p.n_layer));
+  w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(p.n_ff));
+  w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(p.n_head));
+  w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(p.n_head_kv));
+  w.set_f32(a + ".attention.layer_norm_rms_epsilon", eps);
+  w.set_f32(a + ".rope.freq_base", rope_base);
+  w.set_u32(a + ".vocab_size", static_cast<uint32_t>(p.n_vocab));
+  if (a == "llama") w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(hd));
+  if (p.head_dim > 0 || a == "qwen3") {
+    w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hd));
+    w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hd));
+  }
+}
+
+int64_t tokenizer_size(const GgufFile& src, const std::string& who) {
+  const auto* tokens = src.get_string_array("tokenizer.ggml.tokens");
+  if (!tokens || tokens->empty()) throw std::invalid_argument(who + ": no tokenizer.ggml.tokens to copy");
+  return static_cast<int64_t>(tokens->size());
+}
+
+void copy_tokenizer_padded(GgufWriter& w, const GgufFile& src, int64_t n_vocab, const std::string& who) {
+  const int64_t n_src = tokenizer_size(src, who);
+  if (n_vocab < n_src)
+    throw std::invalid_argument(who + ": the vocabulary (" + std::to_string(n_vocab) + ") is smaller than the tokenizer's " +
+                                std::to_string(n_src) + " tokens");
+  const int64_t pad = n_vocab - n_src;
+  for (const auto& [key, value] : src.kv) {
+    if (key.rfind("tokenizer.", 0) != 0) continue;
+    GgufValue v = value;
+    if (key == "tokenizer.ggml.tokens")
+      for (int64_t i = 0; i < pad; ++i) v.strings.push_back("<zen_pad_" + std::to_string(i) + ">");
+    else if (key == "tokenizer.ggml.scores")
+      v.floats.insert(v.floats.end(), static_cast<size_t>(pad), -1e9);
+    else if (key == "tokenizer.ggml.token_type")
+      v.ints.insert(v.ints.end(), static_cast<size_t>(pad), 5);  // unused
+    else if (pad > 0 && value.type == GgufType::ARRAY && value.array_size() == static_cast<size_t>(n_src))
+      throw std::invalid_argument(who + ": cannot pad the per-token array " + key);
+    w.set(key, std::move(v));
+  }
+}
+
+void add_dense_tensors(GgufWriter& w, std::vector<DenseSpec> specs_in, Mix mix, int n_layer, int n_gqa,
+                       std::shared_ptr<kernels::ThreadPool> pool, const std::function<void(size_t, size_t)>& progress) {
+  auto specs = std::make_shared<std::vector<DenseSpec>>(std::move(specs_in));
+  const size_t total = specs->size();
+  for (size_t i = 0; i < total; ++i) {
+    const DenseSpec& sp = (*specs)[i];
+    const int n_dims = sp.rows == 0 ? 1 : 2;
+    const int64_t rows = std::max<int64_t>(1, sp.rows);
+    const DType type = choose_type(mix, sp.name, n_dims, sp.cols, n_layer, n_gqa, false);
+    const std::vector<int64_t> ne = n_dims == 1 ? std::vector<int64_t>{sp.cols} : std::vector<int64_t>{sp.cols, sp.rows};
+    w.add_tensor(sp.name, type, ne, [specs, pool, progress, i, rows, type, total](std::span<std::byte> dst) {
+      const DenseSpec& s = (*specs)[i];
+      std::vector<float> buf(static_cast<size_t>(rows * s.cols), 0.f);
+      s.fill(buf.data());
+      convert_rows(DType::F32, buf.data(), type, dst.data(), rows, s.cols, *pool);
+      if (progress) progress(i + 1, total);
+    });
+  }
+}
+
+}  // namespace synth_detail
 
 void write_synth_model(const SynthParams& p, const std::string& path, const std::function<void(size_t, size_t)>& progress) {
+  if (!p.embed_from.empty() && p.copier) throw std::invalid_argument("--embed-from and --copier: give only one");
   if (!p.embed_from.empty()) {
     write_embedded_model(p, path, progress);
+    return;
+  }
+  if (p.copier) {
+    write_copier_model(p, path, progress);
     return;
   }
   if (p.arch != "llama" && p.arch != "qwen2" && p.arch != "qwen3")
@@ -112,33 +185,15 @@ void write_synth_model(const SynthParams& p, const std::string& path, const std:
   w.set_string("general.name", p.name.empty() ? "synthetic-" + a + "-" + std::to_string(p.n_embd) + "x" + std::to_string(p.n_layer) +
                                                    "-seed" + std::to_string(p.seed)
                                               : p.name);
-  w.set_u32("general.file_type", mix_file_type(p.mix));
-  w.set_u32(a + ".context_length", static_cast<uint32_t>(p.n_ctx));
-  w.set_u32(a + ".embedding_length", static_cast<uint32_t>(p.n_embd));
-  w.set_u32(a + ".block_count", static_cast<uint32_t>(p.n_layer));
-  w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(p.n_ff));
-  w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(p.n_head));
-  w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(p.n_head_kv));
-  w.set_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  w.set_f32(a + ".rope.freq_base", p.rope_freq_base);
-  w.set_u32(a + ".vocab_size", static_cast<uint32_t>(p.n_vocab));
-  if (a == "llama") w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(hd));
-  if (p.head_dim > 0 || a == "qwen3") {
-    w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(hd));
-    w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(hd));
-  }
+  synth_detail::write_shape(w, p, a, hd, p.n_ctx, 1e-5f, p.rope_freq_base);
   if (!p.vocab_from.empty()) {
     auto src = GgufModelFile::open(p.vocab_from);
-    size_t copied = 0;
-    for (const auto& [key, value] : src->gguf().kv)
-      if (key.rfind("tokenizer.", 0) == 0) { w.set(key, value); ++copied; }
-    const auto* toks = src->gguf().get_string_array("tokenizer.ggml.tokens");
-    if (!copied || !toks) throw std::invalid_argument(p.vocab_from + ": no tokenizer.ggml.tokens to copy");
-    if (static_cast<int64_t>(toks->size()) != p.n_vocab)
-      throw std::invalid_argument(p.vocab_from + " has " + std::to_string(toks->size()) + " tokens but --vocab is " +
-                                  std::to_string(p.n_vocab));
+    const int64_t n_src = synth_detail::tokenizer_size(src->gguf(), p.vocab_from);
+    if (n_src != p.n_vocab)
+      throw std::invalid_argument(p.vocab_from + " has " + std::to_string(n_src) + " tokens but --vocab is " + std::to_string(p.n_vocab));
+    synth_detail::copy_tokenizer_padded(w, src->gguf(), p.n_vocab, p.vocab_from);
   } else {
-    write_synthetic_vocab(w, p.n_vocab);
+    synth_detail::write_synthetic_vocab(w, p.n_vocab);
   }
 
   auto pool = std::make_shared<kernels::ThreadPool>(std::max(1, p.threads));

@@ -25,6 +25,7 @@
 #include "engine/gguf_writer.h"
 #include "engine/quantize.h"
 #include "engine/synth.h"
+#include "engine/synth_internal.h"
 #include "kernels/threadpool.h"
 
 namespace zen::engine {
@@ -82,9 +83,7 @@ void write_embedded_model(const SynthParams& p, const std::string& path, const s
   s.head_dim = g.get_int("llama.attention.key_length").value_or(s.n_embd / s.n_head);
   s.eps = static_cast<float>(g.get_float("llama.attention.layer_norm_rms_epsilon").value_or(1e-5));
   s.rope_base = static_cast<float>(g.get_float("llama.rope.freq_base").value_or(10000.0));
-  const auto* tokens = g.get_string_array("tokenizer.ggml.tokens");
-  if (!tokens || tokens->empty()) throw std::invalid_argument("--embed-from: the small model has no tokenizer.ggml.tokens");
-  s.n_vocab = static_cast<int64_t>(tokens->size());
+  s.n_vocab = synth_detail::tokenizer_size(g, "--embed-from: the small model");
   if (g.get_int("llama.rope.dimension_count").value_or(s.head_dim) != s.head_dim)
     throw std::invalid_argument("--embed-from: partial rotary embeddings are not supported");
   if (g.find("llama.rope.scaling.type") && g.get_string("llama.rope.scaling.type").value_or("none") != "none")
@@ -126,46 +125,13 @@ void write_embedded_model(const SynthParams& p, const std::string& path, const s
   GgufWriter w;
   w.set_string("general.architecture", "llama");
   w.set_string("general.name", p.name.empty() ? "embedded-" + std::to_string(p.n_embd) + "x" + std::to_string(p.n_layer) : p.name);
-  w.set_u32("general.file_type", mix_file_type(p.mix));
-  w.set_u32("llama.context_length", static_cast<uint32_t>(s.n_ctx));
-  w.set_u32("llama.embedding_length", static_cast<uint32_t>(n_b));
-  w.set_u32("llama.block_count", static_cast<uint32_t>(p.n_layer));
-  w.set_u32("llama.feed_forward_length", static_cast<uint32_t>(p.n_ff));
-  w.set_u32("llama.attention.head_count", static_cast<uint32_t>(p.n_head));
-  w.set_u32("llama.attention.head_count_kv", static_cast<uint32_t>(p.n_head_kv));
-  w.set_f32("llama.attention.layer_norm_rms_epsilon", eps_b);
-  w.set_f32("llama.rope.freq_base", s.rope_base);
-  w.set_u32("llama.rope.dimension_count", static_cast<uint32_t>(hd_b));
-  w.set_u32("llama.vocab_size", static_cast<uint32_t>(p.n_vocab));
-  if (p.head_dim > 0) {
-    w.set_u32("llama.attention.key_length", static_cast<uint32_t>(hd_b));
-    w.set_u32("llama.attention.value_length", static_cast<uint32_t>(hd_b));
-  }
+  synth_detail::write_shape(w, p, "llama", hd_b, s.n_ctx, eps_b, s.rope_base);
   // The small tokenizer, padded with unused tokens that no text ever maps to.
-  for (const auto& [key, value] : g.kv) {
-    if (key.rfind("tokenizer.", 0) != 0) continue;
-    GgufValue v = value;
-    const int64_t pad = p.n_vocab - s.n_vocab;
-    if (key == "tokenizer.ggml.tokens")
-      for (int64_t i = 0; i < pad; ++i) v.strings.push_back("<zen_pad_" + std::to_string(i) + ">");
-    else if (key == "tokenizer.ggml.scores")
-      v.floats.insert(v.floats.end(), static_cast<size_t>(pad), -1e9);
-    else if (key == "tokenizer.ggml.token_type")
-      v.ints.insert(v.ints.end(), static_cast<size_t>(pad), 5);  // unused
-    else if (value.type == GgufType::ARRAY && value.array_size() == static_cast<size_t>(s.n_vocab))
-      fail("cannot pad the per-token array " + key);
-    w.set(key, std::move(v));
-  }
+  synth_detail::copy_tokenizer_padded(w, g, p.n_vocab, "--embed-from");
 
   const int n_gqa = static_cast<int>(p.n_head / p.n_head_kv);
   const int64_t qd = p.n_head * hd_b, kvd = p.n_head_kv * hd_b;
-  // Each tensor: its large shape and how to fill it (dst is zeroed, rows x cols F32).
-  struct Spec {
-    std::string name;
-    int64_t cols, rows;  // rows 0: a vector
-    std::function<void(float* dst)> fill;
-  };
-  std::vector<Spec> specs;
+  std::vector<synth_detail::DenseSpec> specs;
   const bool tied = !s.has("output.weight");
   auto norm = [&](const std::string& src) {
     return [&, src](float* dst) {
@@ -228,20 +194,7 @@ void write_embedded_model(const SynthParams& p, const std::string& path, const s
                      for (int64_t t = s.n_vocab; t < p.n_vocab; ++t) dst[t * n_b + bias_dim] = kPadLogitWeight;
                    }});
 
-  const size_t total = specs.size();
-  for (size_t i = 0; i < total; ++i) {
-    const Spec& sp = specs[i];
-    const int n_dims = sp.rows == 0 ? 1 : 2;
-    const int64_t rows = std::max<int64_t>(1, sp.rows);
-    const DType type = choose_type(p.mix, sp.name, n_dims, sp.cols, static_cast<int>(p.n_layer), n_gqa, false);
-    const std::vector<int64_t> ne = n_dims == 1 ? std::vector<int64_t>{sp.cols} : std::vector<int64_t>{sp.cols, sp.rows};
-    w.add_tensor(sp.name, type, ne, [&, i, rows, type](std::span<std::byte> dst) {
-      std::vector<float> buf(static_cast<size_t>(rows * specs[i].cols), 0.f);
-      specs[i].fill(buf.data());
-      convert_rows(DType::F32, buf.data(), type, dst.data(), rows, specs[i].cols, *pool);
-      if (progress) progress(i + 1, total);
-    });
-  }
+  synth_detail::add_dense_tensors(w, std::move(specs), p.mix, static_cast<int>(p.n_layer), n_gqa, pool, progress);
   w.write(path);
 }
 

@@ -30,7 +30,7 @@ void add_synth(CLI::App& app) {
   auto p = std::make_shared<engine::SynthParams>();
   auto type = std::make_shared<std::string>("f32");
   auto out = std::make_shared<std::string>();
-  CLI::App* cmd = app.add_subcommand("synth", "write a random-weight model of any shape");
+  CLI::App* cmd = app.add_subcommand("synth", "write a model of any shape: random weights, an embedded small model, or a copier");
   cmd->add_option("--arch", p->arch, "llama, qwen2 or qwen3")->capture_default_str();
   cmd->add_option("--n-embd", p->n_embd, "embedding width")->capture_default_str();
   cmd->add_option("--n-layer", p->n_layer, "layers")->capture_default_str();
@@ -49,6 +49,9 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--embed-from", p->embed_from,
                   "not random: compute this small llama model in the given (larger) shape, with its tokenizer")
       ->check(CLI::ExistingFile);
+  cmd->add_flag("--copier", p->copier,
+                "not random: weights that continue a text by copying it (induction heads), a stand-in for how a "
+                "trained model continues a repetitive prompt");
   cmd->add_option("-t,--threads", p->threads, "threads (default: all cores)");
   cmd->add_option("-o,--output", *out, "output file")->required();
   cmd->callback([p, type, out] {
@@ -59,7 +62,9 @@ void add_synth(CLI::App& app) {
       if (tty) std::fprintf(stderr, "\rzen synth: tensor %zu/%zu", done, total);
       if (tty && done == total) std::fprintf(stderr, "\n");
     });
-    if (p->embed_from.empty())
+    if (p->copier)
+      std::fprintf(stderr, "zen synth: wrote %s (copies its context)\n", out->c_str());
+    else if (p->embed_from.empty())
       std::fprintf(stderr, "zen synth: wrote %s (random weights: its text will be noise)\n", out->c_str());
     else
       std::fprintf(stderr, "zen synth: wrote %s (computes %s)\n", out->c_str(), p->embed_from.c_str());

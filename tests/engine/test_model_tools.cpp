@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/forward.h"
+#include "engine/generate.h"
 #include "engine/quantize.h"
 #include "engine/synth.h"
 #include "tests/engine/testdata.h"
@@ -157,6 +158,63 @@ TEST(SelfMade, EmbeddedModelComputesTheSmallOne) {
   EXPECT_THROW(write_synth_model(bad, (tmp / "bad.gguf").string()), std::invalid_argument);
   bad = big;
   bad.n_embd = 32;
+  EXPECT_THROW(write_synth_model(bad, (tmp / "bad.gguf").string()), std::invalid_argument);
+  fs::remove_all(tmp);
+}
+
+
+// zen synth --copier: greedy decoding continues a repeated text exactly, at F32 and after
+// Q4_K_M quantization, over a context long enough that RoPE turns the fast pairs many times;
+// a padded token (past the tokenizer's 320) is never chosen; shapes it cannot build are
+// refused.
+TEST(SelfMade, CopierContinuesARepeatedText) {
+  const fs::path tmp = tmp_dir();
+  SynthParams p{.n_embd = 1280, .n_layer = 4, .n_head = 8, .n_head_kv = 4, .n_ff = 256, .n_vocab = 384, .n_ctx = 512,
+                .head_dim = 64, .copier = true, .threads = 2};
+  // A tokenizer of 320 tokens, padded to 384.
+  SynthParams vocab{.n_embd = 64, .n_layer = 1, .n_head = 2, .n_head_kv = 1, .n_ff = 64, .n_vocab = 320};
+  const std::string vpath = (tmp / "vocab.gguf").string();
+  write_synth_model(vocab, vpath);
+  p.vocab_from = vpath;
+  const std::string f32 = (tmp / "copier-f32.gguf").string(), q4 = (tmp / "copier-q4km.gguf").string();
+  write_synth_model(p, f32);
+  p.mix = Mix::Q4_K_M;
+  write_synth_model(p, q4);
+  // A unit of 40 distinct tokens, said three times, then its first 5 tokens.
+  std::vector<int32_t> unit;
+  for (int i = 0; i < 40; ++i) unit.push_back(3 + (i * 97) % 317);
+  std::vector<int32_t> prompt{1};
+  for (int r = 0; r < 3; ++r) prompt.insert(prompt.end(), unit.begin(), unit.end());
+  prompt.insert(prompt.end(), unit.begin(), unit.begin() + 5);
+  for (const std::string& path : {f32, q4}) {
+    SCOPED_TRACE(path);
+    auto model = Model::load(path);
+    ContextParams cp;
+    cp.n_ctx = 512;
+    cp.n_threads = 2;
+    Context ctx(model, cp);
+    GenerateParams gp;
+    gp.n_predict = 300;
+    gp.sampler.temperature = 0;
+    const auto out = generate(ctx, 0, prompt, gp, [](int32_t) { return true; });
+    ASSERT_EQ(out.size(), 300u);
+    for (size_t i = 0; i < out.size(); ++i)
+      ASSERT_EQ(out[i], unit[(5 + i) % unit.size()]) << "token " << i << " after the prompt";
+  }
+  // A text with nothing to copy still gives real tokens.
+  const auto l = logits_of(q4, pattern(30, 320));
+  for (size_t pos = 0; pos < 30; ++pos) {
+    const auto row = std::span<const float>(l).subspan(pos * 384, 384);
+    EXPECT_LT(std::max_element(row.begin(), row.end()) - row.begin(), 320) << "a padded token wins at " << pos;
+  }
+  SynthParams bad = p;
+  bad.n_embd = 1024;  // needs 4 * 4 * 64 + 1
+  EXPECT_THROW(write_synth_model(bad, (tmp / "bad.gguf").string()), std::invalid_argument);
+  bad = p;
+  bad.n_layer = 2;
+  EXPECT_THROW(write_synth_model(bad, (tmp / "bad.gguf").string()), std::invalid_argument);
+  bad = p;
+  bad.n_vocab = 300;  // smaller than the tokenizer
   EXPECT_THROW(write_synth_model(bad, (tmp / "bad.gguf").string()), std::invalid_argument);
   fs::remove_all(tmp);
 }

@@ -55,7 +55,8 @@ std::vector<std::vector<int32_t>> prompts() {
   return {rep, rep2, {1, 300, 7, 99, 12, 480, 5}};
 }
 
-std::unique_ptr<LocalService> service(const std::string& mode, const std::string& draft = "", int max_seqs = 4) {
+std::unique_ptr<LocalService> service(const std::string& mode, const std::string& draft = "", int max_seqs = 4,
+                                      const std::string& model = test::synth_model_path()) {
   LocalServiceOptions o;
   o.n_ctx = 512;
   o.n_threads = 2;
@@ -65,7 +66,7 @@ std::unique_ptr<LocalService> service(const std::string& mode, const std::string
   o.speculative = mode;
   o.draft_model = draft;
   o.spec_k_max = 6;
-  return std::make_unique<LocalService>(engine::Model::load(test::synth_model_path()), o, "synth");
+  return std::make_unique<LocalService>(engine::Model::load(model), o, "synth");
 }
 
 // The prompts' outputs; `one_by_one`: each request waits for the one before (speculation runs
@@ -114,6 +115,34 @@ TEST(LocalServiceSpec, GreedyOutputIsUnchangedByEveryDrafter) {
       EXPECT_EQ(st.accepted, st.drafted) << "the model drafting for itself must always agree";
     }
   }
+}
+
+// A model that copies its context (zen synth --copier): prompt lookup's drafts are right, so
+// nearly every draft is kept and a pass yields several tokens; the text is still plain greedy's.
+TEST(LocalServiceSpec, LookupOnAModelThatCopiesKeepsItsDrafts) {
+  const std::string copier = test::synth_model_path() + ".copier.gguf";
+  if (!std::filesystem::exists(copier)) {
+    engine::SynthParams sp{.n_embd = 1088, .n_layer = 3, .n_head = 4, .n_head_kv = 4, .n_ff = 32, .n_vocab = 512,
+                           .n_ctx = 512, .head_dim = 64, .copier = true};
+    engine::write_synth_model(sp, copier);
+  }
+  std::vector<int32_t> prompt = {1};
+  for (int i = 0; i < 3; ++i)
+    for (int32_t t : {40, 41, 42, 43, 44, 45, 46, 47, 48}) prompt.push_back(t);
+  auto plain = service("off", "", 4, copier);
+  auto lookup = service("lookup", "", 4, copier);
+  Collected a, b;
+  plain->submit(request(prompt, 60), a.callback());
+  lookup->submit(request(prompt, 60), b.callback());
+  ASSERT_TRUE(a.wait());
+  ASSERT_TRUE(b.wait());
+  ASSERT_EQ(a.tokens.size(), 60u);
+  for (size_t i = 0; i < a.tokens.size(); ++i) ASSERT_EQ(a.tokens[i], 40 + static_cast<int32_t>(i % 9)) << "token " << i;
+  EXPECT_EQ(b.tokens, a.tokens);
+  const auto st = lookup->stats().speculative;
+  ASSERT_GT(st.drafted, 0u);
+  EXPECT_GE(st.acceptance(), 0.9) << st.accepted << " of " << st.drafted << " drafts kept";
+  EXPECT_GE(st.tokens_per_pass(), 3.0);
 }
 
 TEST(LocalServiceSpec, OneAtATimeEqualsConcurrent) {
