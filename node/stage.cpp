@@ -56,6 +56,7 @@ void StageRunner::loop() {
     {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      gather(lk);
       if (stop_) return;
       // Control messages apply in order; Forwards waiting behind them join one batch.
       size_t rows = 0, decode_rows = 0;
@@ -113,9 +114,42 @@ void StageRunner::loop() {
     }
     if (!batch.empty()) {
       if (batch.size() > max_batch_msgs_.load()) max_batch_msgs_.store(batch.size());
+      const auto t0 = std::chrono::steady_clock::now();
       run_batch(batch);
+      last_batch_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
   }
+}
+
+bool StageRunner::is_decode_step(const transport::Forward& f) {
+  return !f.draft.empty() || (f.seq_ids.size() == 1 && f.want_logits);
+}
+
+void StageRunner::gather(std::unique_lock<std::mutex>& lk) {
+  // The decode steps of one round come back one message at a time: the coordinator answers each
+  // sampled token as it handles it, and a batch started on the first would run the streams in
+  // fragments (4 streams in batches of about 2 rows, at half the speed of one batch of 4). So
+  // while only decode steps wait, fewer than this stage's share of the live sequences, wait a
+  // moment for the rest (by default at most 5 % of the last batch's time and 2 ms). A ClearSequence
+  // counts as the step of the sequence it ends.
+  if (live_.size() < 2 || last_batch_seconds_ <= 0) return;
+  const size_t n_stages = static_cast<size_t>(std::max(1, opts_.n_stages));
+  const size_t want = (live_.size() + n_stages - 1) / n_stages;
+  auto ready = [&] {  // the round is complete, or a prompt chunk makes a batch worth running now
+    size_t n = 0;
+    for (const auto& m : queue_) {
+      if (const auto* f = std::get_if<transport::Forward>(&m)) {
+        if (!is_decode_step(*f)) return true;
+        ++n;
+      } else if (const auto* c = std::get_if<transport::ClearSequence>(&m)) {
+        n += c->seq_ids.size();
+      }
+    }
+    return n >= want;
+  };
+  const auto grace = std::chrono::duration<double>(std::min(opts_.gather_max_seconds, opts_.gather_fraction * last_batch_seconds_));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace);
+  cv_.wait_until(lk, deadline, [&] { return stop_ || ready(); });
 }
 
 void StageRunner::order_waiting() {
@@ -142,7 +176,7 @@ void StageRunner::order_waiting() {
   size_t decode = 0;
   for (size_t i = 0; i < end; ++i) {
     const auto& f = std::get<transport::Forward>(queue_[i]);
-    const bool prompt_chunk = f.draft.empty() && (f.seq_ids.size() > 1 || !f.want_logits);
+    const bool prompt_chunk = !is_decode_step(f);
     auto seen = chunks.find(f.request_id);
     if (prompt_chunk || seen != chunks.end()) {  // behind its own chunks it stays a chunk in order
       const size_t k = seen == chunks.end() ? 0 : seen->second;

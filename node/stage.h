@@ -34,6 +34,10 @@ struct StageOptions {
   // sequences, so the streams split into groups that occupy different stages at the same time
   // (one big batch would visit the stages one after another, leaving all but one idle).
   int n_stages = 1;
+  // While fewer decode steps wait than this stage's share of the live sequences, a batch waits
+  // for the rest up to this fraction of the last batch's time, and at most gather_max_seconds.
+  double gather_fraction = 0.05;
+  double gather_max_seconds = 0.002;
   // Tests: the last stage writes the raw logits of every sampled row to
   // <dir>/r<request>-p<position>.f32 (little-endian float32).
   std::string dump_logits_dir;
@@ -74,6 +78,9 @@ class StageRunner {
   };
   void loop();
   void order_waiting();  // decode steps before prompt chunks, chunks round-robin (mu_ held)
+  void gather(std::unique_lock<std::mutex>& lk);  // waits briefly for a round's other decode steps
+  // A next-token step (one row, or a row with its drafts), not a prompt chunk.
+  static bool is_decode_step(const transport::Forward& f);
   void run_batch(std::vector<transport::Forward>& batch);
 
   std::shared_ptr<const engine::Model> model_;
@@ -82,6 +89,7 @@ class StageRunner {
   std::unique_ptr<engine::Context> ctx_;
   std::map<uint32_t, SeqSampler> samplers_;  // stage thread only
   std::set<uint32_t> live_;                  // sequences with state here (stage thread only)
+  double last_batch_seconds_ = 0;            // stage thread only
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,7 +31,8 @@ struct Pipeline {
   std::condition_variable cv;
   std::vector<transport::SampledTokens> results;
 
-  Pipeline(const std::string& path, const std::vector<int>& bounds, transport::DType act, int n_ctx = 64) {
+  Pipeline(const std::string& path, const std::vector<int>& bounds, transport::DType act, int n_ctx = 64,
+           const std::function<void(StageOptions&)>& tweak = {}) {
     auto file = engine::GgufModelFile::open(path);
     const size_t n = bounds.size() - 1;
     stages.resize(n);
@@ -42,6 +44,7 @@ struct Pipeline {
       so.activation = act;
       so.return_logits = true;
       so.n_stages = static_cast<int>(n);
+      if (tweak) tweak(so);
       StageRunner* next = i + 1 < n ? stages[i + 1].get() : nullptr;
       stages[i] = std::make_unique<StageRunner>(engine::Model::load(file, spec), so, [this, next](StageRunner::Output&& out) {
         if (auto* f = std::get_if<transport::Forward>(&out)) {

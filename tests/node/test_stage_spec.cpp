@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "engine/synth.h"
 #include "tests/node/stage_pipeline.h"
@@ -128,6 +129,39 @@ TEST(StageSpec, StreamsSplitIntoAGroupPerStage) {
   std::unique_lock<std::mutex> lk(p.mu);
   ASSERT_TRUE(p.cv.wait_for(lk, std::chrono::seconds(30), [&] { return p.results.size() == before + 5; }));
   EXPECT_EQ(p.stages.front()->max_batch_seqs(), 3u);
+}
+
+// The decode steps of one round reach a stage one message at a time (the coordinator answers
+// each sampled token as it handles it). The stage waits for the round's other steps, so they
+// run as one batch instead of one by one; a ClearSequence stands for the step of the sequence
+// it ends, so a finished stream does not hold the others up.
+TEST(StageSpec, ARoundArrivingStepByStepRunsAsOneBatch) {
+  Model m;
+  Pipeline p(m.path.string(), {0, 4}, transport::DType::f32, 64, [](StageOptions& so) {
+    so.gather_fraction = 1e9;  // a grace far longer than the gaps below, however slow the machine
+    so.gather_max_seconds = 10;
+  });
+  for (uint32_t seq = 0; seq < 4; ++seq) {
+    start(p, 10 + seq, seq);
+    ASSERT_TRUE(p.step(prompt_forward(10 + seq, seq)).has_value());
+  }
+  ASSERT_EQ(p.stages.front()->max_batch_seqs(), 1u);
+  auto round = [&](uint32_t n_seqs, int32_t pos) {
+    const size_t before = p.results.size();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (uint32_t seq = 0; seq < n_seqs; ++seq) {
+      if (seq) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      p.stages.front()->submit(transport::Forward{10 + seq, {seq}, {pos}, {5}, {}, true, true});
+    }
+    std::unique_lock<std::mutex> lk(p.mu);
+    EXPECT_TRUE(p.cv.wait_for(lk, std::chrono::seconds(30), [&] { return p.results.size() == before + n_seqs; }));
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  round(4, static_cast<int32_t>(kPrompt.size()));
+  EXPECT_EQ(p.stages.front()->max_batch_seqs(), 4u) << "the four steps ran in more than one batch";
+  // Sequence 3 ends: three steps make the round, well before the 10 s grace is up.
+  p.stages.front()->clear(transport::ClearSequence{13, {3}});
+  EXPECT_LT(round(3, static_cast<int32_t>(kPrompt.size()) + 1), 5.0);
 }
 
 }  // namespace
