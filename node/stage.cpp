@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "engine/speculative.h"
@@ -91,6 +92,7 @@ void StageRunner::loop() {
             ctx_->clear_seq(static_cast<int32_t>(seq));
             samplers_.erase(seq);
             live_.erase(seq);
+            round_of_.erase(seq);
           }
           std::lock_guard<std::mutex> slk(stats_mu_);
           stats_.kv_bytes = ctx_->kv_bytes();
@@ -114,6 +116,9 @@ void StageRunner::loop() {
     }
     if (!batch.empty()) {
       if (batch.size() > max_batch_msgs_.load()) max_batch_msgs_.store(batch.size());
+      ++rounds_;
+      for (const auto& f : batch)
+        if (f.want_logits && !f.seq_ids.empty()) round_of_[f.seq_ids[0]] = rounds_;
       const auto t0 = std::chrono::steady_clock::now();
       run_batch(batch);
       last_batch_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -129,24 +134,45 @@ void StageRunner::gather(std::unique_lock<std::mutex>& lk) {
   // The decode steps of one round come back one message at a time: the coordinator answers each
   // sampled token as it handles it, and a batch started on the first would run the streams in
   // fragments (4 streams in batches of about 2 rows, at half the speed of one batch of 4). So
-  // while only decode steps wait, fewer than this stage's share of the live sequences, wait a
-  // moment for the rest (by default at most 5 % of the last batch's time and 2 ms). A ClearSequence
-  // counts as the step of the sequence it ends.
+  // while only decode steps wait, the stage waits a moment (by default at most 5 % of the last
+  // batch's time and 2 ms) for the rest of the round. On a lone stage the round is every live
+  // sequence. Over several stages the streams form groups that occupy different stages, and the
+  // round is the first waiting step's group: the live sequences whose last logits-bearing
+  // Forward ran in the same batch here. They went through the pipeline together and come back
+  // together; another group is not waited for. A ClearSequence counts as its sequence's step.
   if (live_.size() < 2 || last_batch_seconds_ <= 0) return;
-  const size_t n_stages = static_cast<size_t>(std::max(1, opts_.n_stages));
-  const size_t want = (live_.size() + n_stages - 1) / n_stages;
-  auto ready = [&] {  // the round is complete, or a prompt chunk makes a batch worth running now
-    size_t n = 0;
+  const bool one_stage = opts_.n_stages <= 1;
+  auto ready = [&] {
+    // The first waiting decode step's round; a prompt chunk makes a batch worth running now.
+    std::optional<uint64_t> round;
     for (const auto& m : queue_) {
-      if (const auto* f = std::get_if<transport::Forward>(&m)) {
-        if (!is_decode_step(*f)) return true;
-        ++n;
-      } else if (const auto* c = std::get_if<transport::ClearSequence>(&m)) {
-        n += c->seq_ids.size();
+      const auto* f = std::get_if<transport::Forward>(&m);
+      if (!f) continue;
+      if (!is_decode_step(*f) || f->seq_ids.empty()) return true;  // (a malformed one fails at once)
+      if (one_stage) {
+        round = 0;
+        break;
       }
+      auto it = round_of_.find(f->seq_ids[0]);
+      if (it == round_of_.end()) return true;  // no round to wait for
+      if (!round) round = it->second;
     }
+    if (!round) return false;  // only control messages: nothing to gather yet
+    auto in_round = [&](uint32_t seq) {
+      if (one_stage) return true;
+      auto it = round_of_.find(seq);
+      return it != round_of_.end() && it->second == *round;
+    };
+    size_t n = 0, want = 0;
+    for (const auto& m : queue_) {
+      if (const auto* f = std::get_if<transport::Forward>(&m)) n += in_round(f->seq_ids[0]) ? 1 : 0;
+      else if (const auto* c = std::get_if<transport::ClearSequence>(&m))
+        for (uint32_t seq : c->seq_ids) n += in_round(seq) ? 1 : 0;
+    }
+    for (uint32_t seq : live_) want += in_round(seq) ? 1 : 0;
     return n >= want;
   };
+  if (ready()) return;
   const auto grace = std::chrono::duration<double>(std::min(opts_.gather_max_seconds, opts_.gather_fraction * last_batch_seconds_));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(grace);
   cv_.wait_until(lk, deadline, [&] { return stop_ || ready(); });

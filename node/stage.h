@@ -90,6 +90,8 @@ class StageRunner {
   std::map<uint32_t, SeqSampler> samplers_;  // stage thread only
   std::set<uint32_t> live_;                  // sequences with state here (stage thread only)
   double last_batch_seconds_ = 0;            // stage thread only
+  uint64_t rounds_ = 0;                      // batches run (stage thread only)
+  std::map<uint32_t, uint64_t> round_of_;    // sequence -> the batch of its last Forward with logits
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -164,5 +164,31 @@ TEST(StageSpec, ARoundArrivingStepByStepRunsAsOneBatch) {
   EXPECT_LT(round(3, static_cast<int32_t>(kPrompt.size()) + 1), 5.0);
 }
 
+// Over two stages the streams form groups, and a stage waits only for the rest of the first
+// waiting step's group: three sequences that each run alone never wait for one another.
+TEST(StageSpec, AGroupDoesNotWaitForAnotherGroup) {
+  Model m;
+  Pipeline p(m.path.string(), {0, 2, 4}, transport::DType::f32, 64, [](StageOptions& so) {
+    so.gather_fraction = 1e9;
+    so.gather_max_seconds = 10;
+  });
+  std::vector<int32_t> last(3);
+  for (uint32_t seq = 0; seq < 3; ++seq) {
+    start(p, 10 + seq, seq);
+    auto r = p.step(prompt_forward(10 + seq, seq));
+    ASSERT_TRUE(r.has_value());
+    last[seq] = r->tokens.at(0);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int32_t i = 0; i < 3; ++i)
+    for (uint32_t seq = 0; seq < 3; ++seq) {
+      auto r = p.step(transport::Forward{10 + seq, {seq}, {static_cast<int32_t>(kPrompt.size()) + i}, {last[seq]}, {}, true, true});
+      ASSERT_TRUE(r.has_value());
+      last[seq] = r->tokens.at(0);
+    }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0)
+      << "a stage waited for a group that was not coming";
+}
+
 }  // namespace
 }  // namespace zen::node
