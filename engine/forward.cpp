@@ -171,9 +171,10 @@ void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_
   const int64_t E = hp.n_embd, QD = hp.q_dim(), KD = hp.kv_dim(), VD = hp.v_dim(), AD = hp.n_head * hp.head_dim_v;
   const int64_t FF = hp.n_ff, HD = hp.head_dim;
 
-  // Rows are independent in everything but attention and the matmuls: split them over threads.
+  // Rows are independent in everything but attention and the matmuls: split them over threads
+  // (a few decode rows too: run on one thread they leave the others waiting at the next matmul).
   auto per_row = [&](auto&& fn) {
-    pool.parallel_for(n, 8, [&](int64_t r0, int64_t r1, int) { for (int64_t r = r0; r < r1; ++r) fn(r); });
+    pool.parallel_for(n, 1, [&](int64_t r0, int64_t r1, int) { for (int64_t r = r0; r < r1; ++r) fn(r); });
   };
 
   // Embedding, or the hidden states handed over by the previous stage.
@@ -234,7 +235,10 @@ void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_
     dump("ffn_norm", il, n, E, s.cur.data());
     matmul(L.ffn_gate.mat, s.cur.data(), n, s.gate.data(), pool, s.mm);
     matmul(L.ffn_up.mat, s.cur.data(), n, s.up.data(), pool, s.mm);
-    per_row([&](int64_t r) { kernels::swiglu(&s.gate[r * FF], &s.up[r * FF], FF, &s.gate[r * FF]); });
+    // Element-wise over all rows at once, so that even one row is split over the threads.
+    pool.parallel_for(n * FF, 1024, [&](int64_t i0, int64_t i1, int) {
+      kernels::swiglu(&s.gate[i0], &s.up[i0], i1 - i0, &s.gate[i0]);
+    });
     dump("ffn_swiglu", il, n, FF, s.gate.data());
     matmul(L.ffn_down.mat, s.gate.data(), n, s.tmp.data(), pool, s.mm);
     per_row([&](int64_t r) { kernels::add(&s.x[r * E], &s.tmp[r * E], E); });
