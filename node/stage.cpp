@@ -151,7 +151,7 @@ void StageRunner::gather(std::unique_lock<std::mutex>& lk) {
       if (!is_decode_step(*f) || f->seq_ids.empty()) return true;  // (a malformed one fails at once)
       if (one_stage) {
         round = 0;
-        break;
+        continue;
       }
       auto it = round_of_.find(f->seq_ids[0]);
       if (it == round_of_.end()) return true;  // no round to wait for

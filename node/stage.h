@@ -34,8 +34,8 @@ struct StageOptions {
   // sequences, so the streams split into groups that occupy different stages at the same time
   // (one big batch would visit the stages one after another, leaving all but one idle).
   int n_stages = 1;
-  // While fewer decode steps wait than this stage's share of the live sequences, a batch waits
-  // for the rest up to this fraction of the last batch's time, and at most gather_max_seconds.
+  // While only some of a round's decode steps wait (StageRunner::gather), a batch waits for the
+  // rest up to this fraction of the last batch's time, and at most gather_max_seconds.
   double gather_fraction = 0.05;
   double gather_max_seconds = 0.002;
   // Tests: the last stage writes the raw logits of every sampled row to

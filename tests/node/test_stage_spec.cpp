@@ -162,6 +162,18 @@ TEST(StageSpec, ARoundArrivingStepByStepRunsAsOneBatch) {
   // Sequence 3 ends: three steps make the round, well before the 10 s grace is up.
   p.stages.front()->clear(transport::ClearSequence{13, {3}});
   EXPECT_LT(round(3, static_cast<int32_t>(kPrompt.size()) + 1), 5.0);
+  // One step of the round, then a new request's prompt behind it: the prompt makes the batch
+  // worth running now, and it does not wait for the round.
+  const size_t before = p.results.size();
+  const auto t0 = std::chrono::steady_clock::now();
+  p.stages.front()->submit(transport::Forward{10, {0}, {static_cast<int32_t>(kPrompt.size()) + 2}, {5}, {}, true, true});
+  start(p, 20, 5);
+  p.stages.front()->submit(prompt_forward(20, 5));
+  {
+    std::unique_lock<std::mutex> lk(p.mu);
+    ASSERT_TRUE(p.cv.wait_for(lk, std::chrono::seconds(30), [&] { return p.results.size() == before + 2; }));
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
 }
 
 // Over two stages the streams form groups, and a stage waits only for the rest of the first
