@@ -257,6 +257,7 @@ NodeConfig parse_config(std::string_view toml_text, std::string_view origin, con
   const std::vector<Field> limits = {
       {"max_request_bytes", [&](auto& n, auto& k) { c.limits.max_request_bytes = get_size(n, k); }},
       {"max_sequences", [&](auto& n, auto& k) { c.limits.max_sequences = static_cast<int>(get_int(n, k, 1, 4096)); }},
+      {"max_batch_tokens", [&](auto& n, auto& k) { c.limits.max_batch_tokens = static_cast<int>(get_int(n, k, 1, 65536)); }},
       {"request_timeout", [&](auto& n, auto& k) { c.limits.request_timeout = get_duration(n, k); }},
       {"step_timeout", [&](auto& n, auto& k) { c.limits.step_timeout = get_duration(n, k); }},
   };

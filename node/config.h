@@ -54,6 +54,7 @@ struct DiscoveryConfig {
 struct LimitsConfig {
   uint64_t max_request_bytes = uint64_t{1} << 20;  // largest HTTP request body
   int max_sequences = 8;                           // sequences in flight at once
+  int max_batch_tokens = 512;                      // rows one pass of this node's stage takes
   std::chrono::milliseconds request_timeout{600000};  // per HTTP request; 0 = none
   // A running request whose stages answer nothing for this long lost a message: it is re-read
   // from its history (three times at most, then it fails). 0 = never.
@@ -112,7 +113,7 @@ struct ConfigFlags {
   std::optional<std::string> name, role, listen, http, data_dir, key_file, cluster_secret, cluster_secret_file,
       model, memory, activation_type, discovery_interval, max_request_bytes, request_timeout, heartbeat_interval,
       failure_timeout, layer_split, draft, step_timeout;
-  std::optional<int> threads, max_sequences, spec_k;
+  std::optional<int> threads, max_sequences, max_batch_tokens, spec_k;
   std::optional<bool> lookup;
   std::optional<uint16_t> discovery_port;
   std::optional<bool> discovery;

@@ -63,6 +63,7 @@ void validate(const NodeConfig& c) {
   }
   if (c.limits.max_request_bytes < 1024) fail("limits.max_request_bytes: less than 1 KiB");
   if (c.limits.max_sequences < 1) fail("limits.max_sequences: must be at least 1");
+  if (c.limits.max_batch_tokens < 1) fail("limits.max_batch_tokens: must be at least 1");
   const SpeculativeConfig& sp = c.speculative;
   if (sp.mode != "off" && sp.mode != "lookup" && sp.mode != "draft")
     fail("speculative.mode: '" + sp.mode + "' is not off, lookup or draft");
@@ -149,6 +150,7 @@ std::string describe(const NodeConfig& c) {
     add("step_timeout", c.limits.step_timeout.count() == 0 ? "none" : format_duration(c.limits.step_timeout));
   }
   add("max_sequences", std::to_string(c.limits.max_sequences));
+  add("max_batch_tokens", std::to_string(c.limits.max_batch_tokens));
   if (c.speculative.mode != "off")
     add("speculative", c.speculative.mode + (c.speculative.mode == "draft" ? " " + c.speculative.draft_model.string() : "") +
                            " k<=" + std::to_string(c.speculative.max_draft));

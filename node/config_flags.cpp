@@ -50,6 +50,7 @@ void add_config_flags(CLI::App& app, ConfigFlags& f) {
         "beacon destination: broadcast or multicast address, host[:port] (repeatable)");
   opt(app, "--max-request-bytes", f.max_request_bytes, "largest HTTP request body (default 1MiB)");
   opt(app, "--max-sequences", f.max_sequences, "sequences in flight at once (default 8)");
+  opt(app, "--max-batch-tokens", f.max_batch_tokens, "rows one pass of this node's stage takes, prompts and decode steps (default 512)");
   opt(app, "--draft", f.draft, "speculative decoding with this draft model (coordinator; same vocabulary)");
   app.add_flag("--lookup", f.lookup, "speculative decoding with prompt-lookup drafts (coordinator)");
   opt(app, "--spec-k", f.spec_k, "most tokens drafted per pass (default 8; adapts to acceptance)");
@@ -155,6 +156,10 @@ void apply_flags(const ConfigFlags& f, NodeConfig& c) {
   if (f.max_sequences) {
     if (*f.max_sequences < 1 || *f.max_sequences > 4096) throw ConfigError("--max-sequences: must be from 1 to 4096");
     c.limits.max_sequences = *f.max_sequences;
+  }
+  if (f.max_batch_tokens) {
+    if (*f.max_batch_tokens < 1 || *f.max_batch_tokens > 65536) throw ConfigError("--max-batch-tokens: must be from 1 to 65536");
+    c.limits.max_batch_tokens = *f.max_batch_tokens;
   }
   if (f.draft && f.lookup && *f.lookup) throw ConfigError("--draft and --lookup: give only one");
   if (f.draft) {

@@ -173,6 +173,7 @@ void Coordinator::start_local_stage(const partition::Stage& s, int n_stages) {
   so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   so.context.n_ctx = n_ctx_;
   so.context.max_seqs = std::max(1, cfg_.limits.max_sequences);
+  so.context.max_batch = so.max_batch_rows = std::max(1, cfg_.limits.max_batch_tokens);
   so.dump_logits_dir = cfg_.debug_dump_logits.string();
   so.n_stages = n_stages;  // streams split into a group per stage
   so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32

@@ -101,8 +101,11 @@ void Coordinator::start(Request& r) {
   s.tokens_sampled = static_cast<uint32_t>(r.tokens.size());
   to_stage(last, s);
   // In batches; only the last row of the last batch asks for logits.
-  for (size_t a = 0; a < history.size(); a += kPromptChunk) {
-    const size_t b = std::min(history.size(), a + kPromptChunk);
+  // Chunks no larger than a pass of the coordinator's stage may take (each node's stage still
+  // splits what exceeds its own limits.max_batch_tokens).
+  const size_t chunk = std::min(kPromptChunk, static_cast<size_t>(std::max(1, cfg_.limits.max_batch_tokens)));
+  for (size_t a = 0; a < history.size(); a += chunk) {
+    const size_t b = std::min(history.size(), a + chunk);
     transport::Forward f;
     f.request_id = r.id;
     for (size_t i = a; i < b; ++i) {

@@ -90,13 +90,16 @@ TEST(ClusterServing, ConcurrentStreamsEqualAloneAndALeavingClientFreesEveryStage
   remove_later(dir);
 }
 
+// At most 2 sequences at once, and passes of at most 3 rows (prompts in 3-row chunks): the others
+// wait their turn and every text is still the single-node one.
 TEST(ClusterServing, RequestsBeyondMaxSequencesWaitTheirTurn) {
   const fs::path dir = temp_dir("admit");
   const std::string model = synth_model(dir, 4);
   std::vector<std::string> node_args = kHeartbeat;
-  node_args.insert(node_args.end(), {"--max-sequences", "2"});
+  node_args.insert(node_args.end(), {"--max-sequences", "2", "--max-batch-tokens", "3"});
   LocalCluster c(model, 1, "2,2", dir, {}, true, node_args);
   ASSERT_TRUE(c.wait_serving(2)) << c.logs();
+  EXPECT_NE(c.logs().find("max_batch_tokens=3"), std::string::npos) << c.logs();
   const std::vector<std::string> prompts = {"one", "two two", "three three three", "four", "five five"};
   std::vector<Stream> got(prompts.size());
   std::vector<std::thread> threads;

@@ -65,6 +65,7 @@ TEST(Config, ExampleFileLoadsWithTheValuesItShows) {
   EXPECT_EQ(c.discovery.targets, std::vector<std::string>{"255.255.255.255"});
   EXPECT_EQ(c.limits.max_request_bytes, uint64_t{1} << 20);
   EXPECT_EQ(c.limits.max_sequences, 8);
+  EXPECT_EQ(c.limits.max_batch_tokens, 512);
   EXPECT_EQ(c.limits.request_timeout, 10min);
   EXPECT_EQ(c.heartbeat_interval, 1s);
   EXPECT_EQ(c.failure_timeout, 3s);
@@ -112,6 +113,7 @@ targets = ["239.255.77.77", "10.0.0.255:8000"]
 [limits]
 max_request_bytes = 65536
 max_sequences = 3
+max_batch_tokens = 64
 request_timeout = "0"
 [heartbeat]
 interval = "200ms"
@@ -141,6 +143,7 @@ failure_timeout = "1.5s"
   EXPECT_EQ(c.discovery.targets.size(), 2u);
   EXPECT_EQ(c.limits.max_request_bytes, 65536u);
   EXPECT_EQ(c.limits.max_sequences, 3);
+  EXPECT_EQ(c.limits.max_batch_tokens, 64);
   EXPECT_EQ(c.limits.request_timeout, 0ms);
   EXPECT_EQ(c.heartbeat_interval, 200ms);
   EXPECT_EQ(c.failure_timeout, 1500ms);
@@ -202,6 +205,7 @@ TEST(Config, BadValuesNameTheKey) {
       {"model = \"\"", "model: "},
       {"[discovery]\nport = 0", "discovery.port: "},
       {"[limits]\nmax_sequences = 0", "limits.max_sequences: "},
+      {"[limits]\nmax_batch_tokens = 0", "limits.max_batch_tokens: "},
       {"[heartbeat]\nfailure_timeout = \"3\"", "heartbeat.failure_timeout: "},
       {"[heartbeat]\ninterval = \"1d\"", "heartbeat.interval: "},
   };

@@ -43,6 +43,7 @@ const std::map<std::string, std::string> kKeyFlags = {
     {"discovery.targets", "--discovery-target"},
     {"limits.max_request_bytes", "--max-request-bytes"},
     {"limits.max_sequences", "--max-sequences"},
+    {"limits.max_batch_tokens", "--max-batch-tokens"},
     {"limits.request_timeout", "--request-timeout"},
     {"limits.step_timeout", "--step-timeout"},
     {"speculative.mode", "--lookup"},
@@ -143,7 +144,8 @@ failure_timeout = "6s"
   EXPECT_EQ(c.cluster_secret, kSecret);
   EXPECT_EQ(c.role, Role::worker);
 
-  apply_flags(parse_flags({"--discovery", "--threads", "5", "--role", "coordinator", "-m", "/m.gguf"}), c);
+  apply_flags(parse_flags({"--discovery", "--threads", "5", "--role", "coordinator", "-m", "/m.gguf", "--max-batch-tokens", "32"}), c);
+  EXPECT_EQ(c.limits.max_batch_tokens, 32);
   EXPECT_TRUE(c.discovery.enabled);
   EXPECT_EQ(c.threads, 5);
   EXPECT_EQ(c.role, Role::coordinator);
@@ -180,6 +182,7 @@ TEST(ConfigFlags, BadFlagValuesNameTheFlag) {
       {{"--allow", "zzz"}, "--allow: "},
       {{"--threads", "-1"}, "--threads: "},
       {{"--discovery-port", "0"}, "--discovery-port: "},
+      {{"--max-batch-tokens", "0"}, "--max-batch-tokens: "},
   };
   for (const auto& [args, want] : cases) {
     NodeConfig c;
