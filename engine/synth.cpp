@@ -16,14 +16,6 @@ using kernels::DType;
 
 namespace {
 
-// splitmix64: seeds and a small, fast generator for Gaussian draws.
-uint64_t splitmix(uint64_t& s) {
-  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 uint64_t hash_name(const std::string& s, uint64_t seed) {
   uint64_t h = seed ^ 0xcbf29ce484222325ull;
   for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
@@ -37,8 +29,8 @@ void fill_gaussian(float* dst, int64_t r0, int64_t r1, int64_t cols, uint64_t st
     float* row = dst + (r - r0) * cols;
     for (int64_t i = 0; i < cols; i += 2) {
       // Box-Muller on two uniforms in (0, 1]
-      const double u1 = (static_cast<double>(splitmix(s) >> 11) + 1.0) * 0x1.0p-53;
-      const double u2 = static_cast<double>(splitmix(s) >> 11) * 0x1.0p-53;
+      const double u1 = (static_cast<double>(synth_detail::splitmix(s) >> 11) + 1.0) * 0x1.0p-53;
+      const double u2 = static_cast<double>(synth_detail::splitmix(s) >> 11) * 0x1.0p-53;
       const double rad = std::sqrt(-2.0 * std::log(u1));
       row[i] = offset + scale * static_cast<float>(rad * std::cos(2 * M_PI * u2));
       if (i + 1 < cols) row[i + 1] = offset + scale * static_cast<float>(rad * std::sin(2 * M_PI * u2));
@@ -49,6 +41,13 @@ void fill_gaussian(float* dst, int64_t r0, int64_t r1, int64_t cols, uint64_t st
 }  // namespace
 
 namespace synth_detail {
+
+uint64_t splitmix(uint64_t& s) {
+  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
 
 void write_synthetic_vocab(GgufWriter& w, int64_t n_vocab) {
   if (n_vocab < 300) throw std::invalid_argument("a synthetic vocabulary needs at least 300 tokens (or use --vocab-from)");

@@ -40,12 +40,6 @@ constexpr double kMatchGap = 32;       // logits one matching token adds in the 
 constexpr double kOutputLogit = 30;    // the copied token's logit
 constexpr float kPadLogit = -100;      // padded tokens' logit
 
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 }  // namespace
 
 void write_copier_model(const SynthParams& p, const std::string& path, const std::function<void(size_t, size_t)>& progress) {
@@ -98,8 +92,10 @@ void write_copier_model(const SynthParams& p, const std::string& path, const std
     vocab = GgufModelFile::open(p.vocab_from);
     n_real = synth_detail::tokenizer_size(vocab->gguf(), p.vocab_from);
   }
-  auto code = [seed = p.seed](int64_t t, int64_t d) {
-    const uint64_t h = mix64(seed ^ mix64(static_cast<uint64_t>(t) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(d / 64)));
+  auto code = [seed = p.seed](int64_t t, int64_t d) {  // bit d % 64 of draw d / 64 of token t's stream
+    uint64_t s = seed ^ (static_cast<uint64_t>(t) * 0xD1B54A32D192ED03ull);
+    uint64_t h = 0;
+    for (int64_t i = 0; i <= d / 64; ++i) h = synth_detail::splitmix(s);
     return (h >> (d % 64)) & 1 ? 1.f : -1.f;
   };
 

@@ -14,6 +14,9 @@
 
 namespace zen::engine::synth_detail {
 
+// splitmix64: advances s and returns the next value (seeds, and the writers' random draws).
+uint64_t splitmix(uint64_t& s);
+
 // The shape keys (general.file_type, ARCH.*): p's dimensions with the given head dimension,
 // context, RMSNorm epsilon and RoPE base.
 void write_shape(GgufWriter& w, const SynthParams& p, const std::string& arch, int64_t hd, int64_t n_ctx, float eps, float rope_base);

@@ -169,16 +169,7 @@ void Coordinator::start_local_stage(const partition::Stage& s, int n_stages) {
     local_model_ = engine::Model::load(file_, spec);
     local_spec_ = spec;
   }
-  StageOptions so;
-  so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  so.context.n_ctx = n_ctx_;
-  so.context.max_seqs = std::max(1, cfg_.limits.max_sequences);
-  so.context.max_batch = so.max_batch_rows = std::max(1, cfg_.limits.max_batch_tokens);
-  so.dump_logits_dir = cfg_.debug_dump_logits.string();
-  so.n_stages = n_stages;  // streams split into a group per stage
-  so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32
-                  : cfg_.activation_type == ActivationType::f16 ? transport::DType::f16
-                                                                : transport::DType::bf16;
+  const StageOptions so = stage_options(cfg_, n_ctx_, n_stages);
   // Outputs of a runner of an older plan are dropped (its requests resumed on the new one).
   const int stage = local_stage_;
   const uint64_t plan_id = plan_.plan_id;

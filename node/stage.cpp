@@ -9,9 +9,24 @@
 #include <tuple>
 
 #include "engine/speculative.h"
+#include "node/config.h"
 #include "transport/tensor.h"
 
 namespace zen::node {
+
+StageOptions stage_options(const NodeConfig& cfg, int n_ctx, int n_stages) {
+  StageOptions so;
+  so.context.n_threads = cfg.threads > 0 ? cfg.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  so.context.n_ctx = n_ctx;
+  so.context.max_seqs = std::max(1, cfg.limits.max_sequences);
+  so.context.max_batch = so.max_batch_rows = std::max(1, cfg.limits.max_batch_tokens);
+  so.dump_logits_dir = cfg.debug_dump_logits.string();
+  so.n_stages = n_stages;  // streams split into a group per stage
+  so.activation = cfg.activation_type == ActivationType::f32   ? transport::DType::f32
+                  : cfg.activation_type == ActivationType::f16 ? transport::DType::f16
+                                                               : transport::DType::bf16;
+  return so;
+}
 
 StageRunner::StageRunner(std::shared_ptr<const engine::Model> model, const StageOptions& opts, Emit emit)
     : model_(std::move(model)), opts_(opts), emit_(std::move(emit)) {

@@ -25,6 +25,8 @@
 
 namespace zen::node {
 
+struct NodeConfig;
+
 struct StageOptions {
   engine::ContextParams context;
   transport::DType activation = transport::DType::f32;  // hidden states handed to the next stage
@@ -42,6 +44,11 @@ struct StageOptions {
   // <dir>/r<request>-p<position>.f32 (little-endian float32).
   std::string dump_logits_dir;
 };
+
+// A node's stage options from its configuration (threads, sequences, batch rows, activation
+// type on the wire, debugging) for a pipeline of n_stages stages; the same on the coordinator
+// and on a worker.
+StageOptions stage_options(const NodeConfig& cfg, int n_ctx, int n_stages);
 
 class StageRunner {
  public:

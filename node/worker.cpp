@@ -352,16 +352,7 @@ bool Worker::load_stage(const fs::path& file, bool whole_model, bool report_fail
       model_key_ = key;
     }
     const auto& model = model_;
-    StageOptions so;
-    so.context.n_threads = cfg_.threads > 0 ? cfg_.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    so.context.n_ctx = static_cast<int>(std::min<int64_t>(model->hp().n_ctx_train, 4096));
-    so.context.max_seqs = std::max(1, cfg_.limits.max_sequences);
-    so.context.max_batch = so.max_batch_rows = std::max(1, cfg_.limits.max_batch_tokens);
-    so.dump_logits_dir = cfg_.debug_dump_logits.string();
-    so.n_stages = n_stages_;  // streams split into a group per stage
-    so.activation = cfg_.activation_type == ActivationType::f32   ? transport::DType::f32
-                    : cfg_.activation_type == ActivationType::f16 ? transport::DType::f16
-                                                                  : transport::DType::bf16;
+    const StageOptions so = stage_options(cfg_, static_cast<int>(std::min<int64_t>(model->hp().n_ctx_train, 4096)), n_stages_);
     set_runner(std::make_shared<StageRunner>(model, so, [this](StageRunner::Output&& out) {
       std::visit([this](auto&& msg) { send(msg); }, out);
     }));
