@@ -13,11 +13,13 @@
 // 32j + 8i + m (m < 8) moves to byte 64i + 8j + m, so X[i] = bytes 64i .. 64i+63 meets W[i]
 // lane for lane; bsums[j] becomes the sum of sub-block j's 32 activations (bsums[8..15] = 0).
 //
-// Q4_K_X4: the same blocks with rows in groups of 4 (a group takes the bytes of its 4 rows),
+// Q4_K_X4: Q4_K_LANES blocks with rows in groups of 4 (a group takes the bytes of its 4 rows),
 // in the order a 4-row gemm tile reads them, two super-blocks per row at a time: blocks 2s and
 // 2s+1 of rows 0, 1, 2, 3, then 2s+2 and 2s+3 of each, ...; a last odd block of each row comes
-// alone (x4_block). The tile then reads one sequential stream. Only gemm reads it; its
-// activations are Q4_K_LANES's.
+// alone. The tile then reads one sequential stream. Each such step stores its blocks' d, dmin
+// and scale fields together, repacked so that the tile decodes all of them with a few vector
+// instructions instead of each row's in turn (kernels/repack.h has the step's layout). Only
+// gemm reads it; its activations are Q4_K_LANES's.
 //
 // Q6_K_LANES: Q6_K (same 210-byte block, same scales and d) whose 6-bit levels (stored as
 // q + 32) form four vectors W[i] with 32-bit lane l holding levels 4i .. 4i+3 of sub-block l
@@ -178,11 +180,68 @@ void relayout_q8_K_lanes16(void* xv, int64_t n) {
   }
 }
 
-// Where block b (of nb) of row i (0..3) of a group sits in Q4_K_X4, in blocks from the group's start.
-int64_t x4_block(int64_t i, int64_t b, int64_t nb) {
-  const int64_t s = b / 2;                  // the tile's step
-  if (2 * s + 1 < nb) return 8 * s + 2 * i + b % 2;  // a pair of blocks per row
-  return 8 * s + i;                          // the lone last block of each row
+X4Place x4_place(int64_t i, int64_t b, int64_t nb) {
+  const int64_t s = b / 2;  // the tile's step; every step before it is a full one
+  const int64_t offset = s * kX4StepBlocks * static_cast<int64_t>(sizeof(BlockQ4_K));
+  if (2 * s + 1 < nb) return {offset, 8, static_cast<int>(2 * i + b % 2)};  // a pair of blocks per row
+  return {offset, 4, static_cast<int>(i)};                                    // the lone last block of each row
+}
+
+namespace {
+
+// One step of S blocks (in Q4_K_LANES form, block k at blocks[k]) in Q4_K_X4's layout.
+void write_x4_step(const BlockQ4_K* const* blocks, int S, uint8_t* out) {
+  uint8_t sc[8][8], mn[8][8];
+  for (int k = 0; k < S; ++k)
+    for (int j = 0; j < 8; ++j) kq::scale_min_k4(j, blocks[k]->scales, &sc[k][j], &mn[k][j]);
+  auto* dd = reinterpret_cast<uint16_t*>(out);
+  uint8_t *lo = out + 4 * S, *hi = out + 12 * S;
+  for (int k = 0; k < S; ++k) {
+    std::memcpy(dd + k, &blocks[k]->d, 2);
+    std::memcpy(dd + S + k, &blocks[k]->dmin, 2);
+    std::memcpy(out + 16 * S + 128 * k, blocks[k]->qs, QK_K / 2);
+  }
+  const auto scale = [&](int p) { return sc[p / 8][p % 8]; };
+  const auto min = [&](int p) { return mn[x4_min_block(p / 8, S)][p % 8]; };
+  for (int p = 0; p < 8 * S; ++p) lo[p] = static_cast<uint8_t>((scale(p) & 15) | (min(p) & 15) << 4);
+  for (int q = 0; q < 4 * S; ++q)
+    hi[q] = static_cast<uint8_t>(scale(q) >> 4 | (scale(q + 4 * S) >> 4) << 2 | (min(q) >> 4) << 4 | (min(q + 4 * S) >> 4) << 6);
+}
+
+// Q4_K's 12-byte field from 8 six-bit scales and mins (kq::scale_min_k4 reads it back).
+void pack_scales_mins(const uint8_t* sc, const uint8_t* mn, uint8_t* out) {
+  for (int j = 0; j < 4; ++j) {
+    out[j] = static_cast<uint8_t>(sc[j] | (sc[j + 4] >> 4) << 6);
+    out[j + 4] = static_cast<uint8_t>(mn[j] | (mn[j + 4] >> 4) << 6);
+    out[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | (mn[j + 4] & 15) << 4);
+  }
+}
+
+}  // namespace
+
+BlockQ4_K x4_get(const void* group, int64_t i, int64_t b, int64_t nb) {
+  const X4Place at = x4_place(i, b, nb);
+  const int S = at.S, k = at.k;
+  const uint8_t* step = static_cast<const uint8_t*>(group) + at.offset;
+  const uint8_t *lo = step + 4 * S, *hi = step + 12 * S;
+  BlockQ4_K out;
+  std::memcpy(&out.d, step + 2 * k, 2);
+  std::memcpy(&out.dmin, step + 2 * (S + k), 2);
+  std::memcpy(out.qs, step + 16 * S + 128 * k, QK_K / 2);
+  const auto top = [&](int p, int field) {  // field 0: scale, 1: min
+    const int q = p % (4 * S), pos = 2 * (p / (4 * S)) + 4 * field;
+    return static_cast<uint8_t>(((hi[q] >> pos) & 3) << 4);
+  };
+  uint8_t sc[8], mn[8];
+  int t_min = 0;  // the slot row holding this block's mins
+  while (x4_min_block(t_min, S) != k) ++t_min;
+  for (int j = 0; j < 8; ++j) {
+    const int ps = 8 * k + j, pm = 8 * t_min + j;
+    sc[j] = static_cast<uint8_t>((lo[ps] & 15) | top(ps, 0));
+    mn[j] = static_cast<uint8_t>((lo[pm] >> 4) | top(pm, 1));
+  }
+  pack_scales_mins(sc, mn, out.scales);
+  return out;
 }
 
 namespace {
@@ -194,9 +253,9 @@ void gemm_q4_K_x4(int64_t n, int64_t nr, int64_t nc, const void* w, size_t ws, c
   const int64_t nb = n / QK_K;
   std::vector<BlockQ4_K> row(static_cast<size_t>(nb));
   for (int64_t g = 0; g < nr / 4; ++g) {
-    const auto* group = reinterpret_cast<const BlockQ4_K*>(static_cast<const uint8_t*>(w) + ws * static_cast<size_t>(4 * g));
+    const uint8_t* group = static_cast<const uint8_t*>(w) + ws * static_cast<size_t>(4 * g);
     for (int64_t i = 0; i < 4; ++i) {
-      for (int64_t b = 0; b < nb; ++b) row[static_cast<size_t>(b)] = group[x4_block(i, b, nb)];
+      for (int64_t b = 0; b < nb; ++b) row[static_cast<size_t>(b)] = x4_get(group, i, b, nb);
       for (int64_t c = 0; c < nc; ++c)
         y[ldy * static_cast<size_t>(c) + static_cast<size_t>(4 * g + i)] =
             vec_dot_q4_K_lanes(n, row.data(), static_cast<const uint8_t*>(x) + xs * static_cast<size_t>(c));
@@ -251,11 +310,22 @@ void repack(DType from, DType to, const void* src, void* dst, int64_t rows, int6
   const int64_t nb = n / QK_K;
   const auto* in = static_cast<const BlockQ4_K*>(src);
   auto* out = static_cast<BlockQ4_K*>(dst);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t b = 0; b < nb; ++b) {
-      // X4: row r is row r % 4 of group r / 4
-      const int64_t at = to == DType::Q4_K_X4 ? (r / 4) * 4 * nb + x4_block(r % 4, b, nb) : r * nb + b;
-      repack_block(in[r * nb + b], out[at]);
+  if (to == DType::Q4_K_LANES) {
+    for (int64_t b = 0; b < rows * nb; ++b) repack_block(in[b], out[b]);
+    return;
+  }
+  BlockQ4_K lanes[kX4StepBlocks];
+  const BlockQ4_K* blocks[kX4StepBlocks];
+  for (int64_t g = 0; g < rows / 4; ++g)
+    for (int64_t b = 0; b < nb; b += 2) {
+      const X4Place at = x4_place(0, b, nb);
+      for (int64_t i = 0; i < 4; ++i)
+        for (int64_t e = 0; e < at.S / 4; ++e) {
+          const int k = x4_place(i, b + e, nb).k;
+          repack_block(in[(4 * g + i) * nb + b + e], lanes[k]);
+          blocks[k] = &lanes[k];
+        }
+      write_x4_step(blocks, at.S, reinterpret_cast<uint8_t*>(out + 4 * g * nb) + at.offset);
     }
 }
 

@@ -22,9 +22,27 @@ int row_group(DType t);
 // (get_row: a tied embedding) qualifies.
 std::optional<DType> repack_target(DType w_type, Isa isa, int64_t rows, bool row_access = false);
 
-// Q4_K_X4: where block b (of nb per row) of row i (0..3) of a group sits, in blocks from the
-// group's start (kernels/quant_k_lanes.cpp).
-int64_t x4_block(int64_t i, int64_t b, int64_t nb);
+// Q4_K_X4 (kernels/quant_k_lanes.cpp) is a sequence of steps, each the blocks of a group's 4
+// rows at b = 2s and 2s+1 (8 blocks, block k = 2i + b % 2 of the step) or a lone last block
+// of each row (4 blocks, k = i). A step of S blocks takes their S * 144 bytes as:
+//   dd[2S] fp16: d of block k at k, dmin at S + k;
+//   lo[8S], hi[4S]: the 6-bit scales and mins, slot p = 8t + j holding scale j of block t
+//     and min j of block x4_min_block(t, S); lo[p] = scale & 15 | (min & 15) << 4; hi[q]
+//     (q < 4S) = the top bits of scale q | scale q + 4S << 2 | min q << 4 | min q + 4S << 6;
+//   qs[S][128]: the levels of block k in Q4_K_LANES order.
+// So one load of lo and of hi gives all the step's scales with a few shifts and masks, in the
+// order the AVX-512 tile takes them; mins of the steps' first blocks (b = 2s) come first.
+constexpr int64_t kX4StepBlocks = 8;
+constexpr int x4_min_block(int t, int S) { return S == 8 ? 2 * (t % 4) + t / 4 : t; }
+// Where block b (of nb per row) of row i (0..3) sits: the step's byte offset from the group's
+// start, its block count S and the block's k in it.
+struct X4Place {
+  int64_t offset;
+  int S, k;
+};
+X4Place x4_place(int64_t i, int64_t b, int64_t nb);
+// Block b of row i of the group at `group`, in Q4_K_LANES form.
+BlockQ4_K x4_get(const void* group, int64_t i, int64_t b, int64_t nb);
 
 // `rows` rows of n elements of `from` (row_bytes(from, n) apart) at src, rewritten as `to` (a
 // repack_target of `from`) at dst: same size, no overlap. rows must be a multiple of

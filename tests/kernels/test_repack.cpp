@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/half.h"
@@ -210,17 +211,35 @@ TEST(Repack, Q4KX4InterleavesLanesBlocksByFour) {
   repack(DType::Q4_K, DType::Q4_K_LANES, q4.data(), lanes.data(), rows, n);
   repack(DType::Q4_K, DType::Q4_K_X4, q4.data(), x4.data(), rows, n);
   const auto* l = reinterpret_cast<const BlockQ4_K*>(lanes.data());
-  const auto* x = reinterpret_cast<const BlockQ4_K*>(x4.data());
+  const size_t group_bytes = 4 * nb * sizeof(BlockQ4_K);
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t b = 0; b < nb; ++b)
-      ASSERT_EQ(0, std::memcmp(&x[(r / 4) * 4 * nb + x4_block(r % 4, b, nb)], &l[r * nb + b], sizeof(BlockQ4_K))) << "row " << r << " block " << b;
+    for (int64_t b = 0; b < nb; ++b) {
+      const BlockQ4_K got = x4_get(x4.data() + (r / 4) * group_bytes, r % 4, b, nb);
+      ASSERT_EQ(0, std::memcmp(&got, &l[r * nb + b], sizeof(BlockQ4_K))) << "row " << r << " block " << b;
+    }
   // the order a tile reads: blocks 0, 1 of rows 0..3, then the lone block 2 of rows 0..3
-  EXPECT_EQ(x4_block(0, 0, 3), 0);
-  EXPECT_EQ(x4_block(0, 1, 3), 1);
-  EXPECT_EQ(x4_block(1, 0, 3), 2);
-  EXPECT_EQ(x4_block(3, 1, 3), 7);
-  EXPECT_EQ(x4_block(0, 2, 3), 8);
-  EXPECT_EQ(x4_block(3, 2, 3), 11);
+  const auto place = [&](int64_t i, int64_t b) {
+    const X4Place p = x4_place(i, b, nb);
+    return std::tuple(p.offset, p.S, p.k);
+  };
+  EXPECT_EQ(place(0, 0), std::tuple(int64_t{0}, 8, 0));
+  EXPECT_EQ(place(0, 1), std::tuple(int64_t{0}, 8, 1));
+  EXPECT_EQ(place(1, 0), std::tuple(int64_t{0}, 8, 2));
+  EXPECT_EQ(place(3, 1), std::tuple(int64_t{0}, 8, 7));
+  EXPECT_EQ(place(0, 2), std::tuple(int64_t{8 * 144}, 4, 0));
+  EXPECT_EQ(place(3, 2), std::tuple(int64_t{8 * 144}, 4, 3));
+  // a step's levels are its blocks' in order, after its 16 header bytes per block
+  EXPECT_EQ(0, std::memcmp(x4.data() + 8 * 144 + 16 * 4 + 128 * 2, l[2 * nb + 2].qs, 128)) << "row 2's lone block";
+  // every scale and min bit: the repack of all-ones and all-zeros scale fields reads back
+  for (const uint8_t fill : {uint8_t{0x00}, uint8_t{0xff}, uint8_t{0xa5}}) {
+    std::vector<uint8_t> q = q4;
+    for (int64_t b = 0; b < rows * nb; ++b) std::memset(reinterpret_cast<BlockQ4_K*>(q.data())[b].scales, fill, K_SCALE_SIZE);
+    repack(DType::Q4_K, DType::Q4_K_X4, q.data(), x4.data(), rows, n);
+    for (int64_t b = 0; b < nb; ++b)
+      ASSERT_EQ(0, std::memcmp(x4_get(x4.data() + group_bytes, 3, b, nb).scales, reinterpret_cast<BlockQ4_K*>(q.data())[7 * nb + b].scales,
+                               K_SCALE_SIZE))
+          << "fill " << int{fill} << " block " << b;
+  }
 }
 
 TEST(Repack, Q4KX4GemmEqualsLanesVecDot) {

@@ -18,6 +18,7 @@
 
 #include "kernels/quant_k_avx512.h"
 #include "kernels/quant_k_x86.h"
+#include "kernels/repack.h"
 #include "kernels/types.h"
 
 namespace zen::kernels::kq_avx512 {
@@ -159,7 +160,7 @@ void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t x
   store_rows<R, C>(acc, acc_min, y, ldy);
 }
 
-// Q4_K_LANES and Q4_K_X4 (kX4: rows interleaved in groups of 4, kernels/quant_k_lanes.cpp):
+// Q4_K_LANES and Q4_K_X4 (kX4: rows interleaved in groups of 4, kernels/repack.h):
 // two super-blocks per step, as vec_dot_q4_K_lanes. Each weight row's levels are read without
 // shuffles and meet every column with 4 vpdpbusd; the two super-blocks' sums share one pack and
 // one vpdpwssd per (row, column), then fold to 4 lanes (b, b, b+1, b+1) with row r in lanes
@@ -170,6 +171,83 @@ void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t x
 // times shorter than a 4-column one (zen_bench_kernels gemm/q4_K_x4/.../mem, 2 threads:
 // x1 at 4 KiB ahead 25 GB/s, at 8 KiB 44; x2 27 -> 31 at 6 KiB; x4 best at 4 KiB).
 constexpr size_t x4_ahead(int columns) { return columns == 1 ? 8192 : columns == 2 ? 6144 : 4096; }
+
+// A step's scale data, every row's at once: row r's 8 mins of b (b+1) in 16-bit lanes
+// 8r .. 8r+7 of mins[0] (mins[1]); in lanes 4r .. 4r+3, dw = (d_b, d_b, d_b+1, d_b+1) and
+// dmin[e] = dmin of b+e; sc[r] = row r's scales for the packed sums (pair_scales).
+template <int R>
+struct StepScales {
+  __m512i mins[2], sc[R];
+  __m512 dw, dmin[2];
+};
+
+// From Q4_K_LANES blocks (row r's blocks b, b+1 at wb[r]; b alone without `pair`), row by row.
+template <int R>
+inline void block_scales(const BlockQ4_K* const (&wb)[R], bool pair, StepScales<R>& s) {
+  s.mins[0] = s.mins[1] = _mm512_setzero_si512();
+  s.dw = s.dmin[0] = s.dmin[1] = _mm512_setzero_ps();
+  ZEN_UNROLL
+  for (int r = 0; r < R; ++r) {
+    const __m128i sm0 = k4_scales_mins(wb[r][0].scales);
+    const __m128i sm1 = pair ? k4_scales_mins(wb[r][1].scales) : _mm_setzero_si128();
+    const auto lanes = static_cast<__mmask16>(0xfu << (4 * r));
+    s.mins[0] = _mm512_mask_broadcast_i32x4(s.mins[0], lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm0, 8)));
+    s.mins[1] = _mm512_mask_broadcast_i32x4(s.mins[1], lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm1, 8)));
+    const float d0 = _cvtsh_ss(wb[r][0].d), d1 = pair ? _cvtsh_ss(wb[r][1].d) : 0.f;
+    s.dw = _mm512_mask_broadcast_f32x4(s.dw, lanes, _mm_set_ps(d1, d1, d0, d0));
+    s.dmin[0] = _mm512_mask_broadcastss_ps(s.dmin[0], lanes, _mm_set_ss(_cvtsh_ss(wb[r][0].dmin)));
+    if (pair) s.dmin[1] = _mm512_mask_broadcastss_ps(s.dmin[1], lanes, _mm_set_ss(_cvtsh_ss(wb[r][1].dmin)));
+    s.sc[r] = pair_scales(sm0, sm1);
+  }
+}
+
+// Index vectors of x4_scales.
+struct X4Index {
+  int16_t sc[2][32];  // row r's pair_scales lanes from the 16-bit scales of rows 2(r / 2), +1
+  int32_t dw[16], dmin[2][16];
+  int64_t scale_shift[8], min_shift[8];
+};
+constexpr X4Index x4_index() {
+  X4Index x{};
+  for (int h = 0; h < 2; ++h)
+    for (int l = 0; l < 32; ++l) {
+      const int chunk = l / 8, m = l % 8;  // as kPairScaleIdx: scale 2 chunk + (m % 4) / 2 of block b + (m >= 4)
+      x.sc[h][l] = static_cast<int16_t>(16 * h + 8 * (m >= 4) + 2 * chunk + (m % 4) / 2);
+    }
+  for (int l = 0; l < 16; ++l) {
+    const int r = l / 4;
+    x.dw[l] = 2 * r + (l % 4) / 2;  // d of block k = 2r + e sits at k
+    x.dmin[0][l] = 8 + 2 * r;       // dmin at 8 + k
+    x.dmin[1][l] = 8 + 2 * r + 1;
+  }
+  for (int q = 0; q < 8; ++q) {  // hi's byte q holds slot q's top bits at 0, slot q + 32's at 2 (scales; mins 4, 6)
+    x.scale_shift[q] = q < 4 ? 4 : 2;
+    x.min_shift[q] = q < 4 ? 0 : 2;
+  }
+  return x;
+}
+constexpr X4Index kX4Index = x4_index();
+
+// From a full Q4_K_X4 step (kernels/repack.h): all 8 blocks' scales and mins from one load of
+// lo and of hi, d and dmin from one conversion. The same values as block_scales.
+inline void x4_scales(const uint8_t* step, StepScales<4>& s) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  const __m512i lo = load512(step + 32), hi = _mm512_broadcast_i64x4(load256(step + 96));
+  // slot p = 8t + j: the low nibbles, then the top bits moved to bits 4..5 (A | (B & C))
+  const __m512i sc = _mm512_ternarylogic_epi32(_mm512_and_si512(lo, m4), _mm512_sllv_epi64(hi, load512(kX4Index.scale_shift)), m30, 0xf8);
+  const __m512i mn = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lo, 4), m4),
+                                               _mm512_srlv_epi64(hi, load512(kX4Index.min_shift)), m30, 0xf8);
+  // scales of blocks 0..3 (rows 0, 1) and 4..7; mins of the rows' first blocks, then second
+  const __m512i sc16[2] = {_mm512_cvtepu8_epi16(_mm512_castsi512_si256(sc)), _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(sc, 1))};
+  s.mins[0] = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(mn));
+  s.mins[1] = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(mn, 1));
+  ZEN_UNROLL
+  for (int r = 0; r < 4; ++r) s.sc[r] = _mm512_permutexvar_epi16(load512(kX4Index.sc[r % 2]), sc16[r / 2]);
+  const __m512 dd = _mm512_cvtph_ps(load256(step));
+  s.dw = _mm512_permutexvar_ps(load512(kX4Index.dw), dd);
+  s.dmin[0] = _mm512_permutexvar_ps(load512(kX4Index.dmin[0]), dd);
+  s.dmin[1] = _mm512_permutexvar_ps(load512(kX4Index.dmin[1]), dd);
+}
 
 template <int R, int C, bool kX4>
 void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
@@ -182,8 +260,40 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
     const BlockQ8_K* xb[C];
     ZEN_UNROLL
     for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
-    __m512i mins0 = _mm512_setzero_si512(), mins1 = mins0;  // row r's 8 mins (b, b+1) in 16-bit lanes 8r ..
-    __m512 dw = _mm512_setzero_ps(), dmin0 = dw, dmin1 = dw;  // lanes 4r .. 4r+3: (d_b, d_b, d_b+1, d_b+1), dmin
+    StepScales<R> sc;
+    const uint8_t* qs[R][2];                // row r's levels of b, b+1
+    [[maybe_unused]] BlockQ4_K lone[R][2];  // X4's lone last blocks
+    if constexpr (kX4) {
+      const uint8_t* step = w + sizeof(BlockQ4_K) * 4 * static_cast<size_t>(b);  // every step before is a full one
+      prefetch_block<kX4StepBlocks * sizeof(BlockQ4_K)>(step + x4_ahead(C));
+      if constexpr (R == 4) {  // X4 tiles are 4 rows (a group); smaller ones are only instantiated
+        if (pair) {
+          x4_scales(step, sc);
+          ZEN_UNROLL
+          for (int r = 0; r < R; ++r) qs[r][0] = step + 16 * 8 + 128 * 2 * r, qs[r][1] = qs[r][0] + 128;
+        }
+      }
+      if (!pair || R < 4) {  // the lone last blocks (or a tile of fewer rows), in Q4_K_LANES form
+        const BlockQ4_K* wb[R];
+        ZEN_UNROLL
+        for (int r = 0; r < R; ++r) {
+          lone[r][0] = x4_get(w, r, b, nb);
+          if (pair) lone[r][1] = x4_get(w, r, b + 1, nb);
+          wb[r] = lone[r];
+          qs[r][0] = lone[r][0].qs, qs[r][1] = lone[r][1].qs;
+        }
+        block_scales(wb, pair, sc);
+      }
+    } else {
+      const BlockQ4_K* wb[R];
+      ZEN_UNROLL
+      for (int r = 0; r < R; ++r) {
+        wb[r] = reinterpret_cast<const BlockQ4_K*>(w + ws * r) + b;
+        prefetch_block<2 * sizeof(BlockQ4_K)>(reinterpret_cast<const uint8_t*>(wb[r]) + ws * R * kPrefetchTiles);
+        qs[r][0] = wb[r][0].qs, qs[r][1] = wb[r][1].qs;
+      }
+      block_scales(wb, pair, sc);
+    }
     __m512i first[C];
     ZEN_UNROLL
     for (int h = 0; h < kPairs; ++h) {
@@ -192,38 +302,19 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
       for (int i = 0; i < 2; ++i) {
         const int r = 2 * h + i;
         if (r >= R) break;
-        // X4: the step's blocks start at 4b; row r's pair (or lone last block) follows the
-        // rows before it (kernels/quant_k_lanes.cpp x4_block)
-        const BlockQ4_K* wb = kX4 ? reinterpret_cast<const BlockQ4_K*>(w) + 4 * b + (pair ? 2 * r : r)
-                                  : reinterpret_cast<const BlockQ4_K*>(w + ws * r) + b;
-        if constexpr (!kX4) {
-          prefetch_block<2 * sizeof(BlockQ4_K)>(reinterpret_cast<const uint8_t*>(wb) + ws * R * kPrefetchTiles);
-        } else if (r == 0) {  // the group's 8 blocks of this step, x4_ahead(C) on
-          prefetch_block<8 * sizeof(BlockQ4_K)>(reinterpret_cast<const uint8_t*>(wb) + x4_ahead(C));
-        }
-        const __m128i sm0 = k4_scales_mins(wb[0].scales);
-        const __m128i sm1 = pair ? k4_scales_mins(wb[1].scales) : _mm_setzero_si128();
-        const auto lanes = static_cast<__mmask16>(0xfu << (4 * r));
-        mins0 = _mm512_mask_broadcast_i32x4(mins0, lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm0, 8)));
-        mins1 = _mm512_mask_broadcast_i32x4(mins1, lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm1, 8)));
-        const float d0 = _cvtsh_ss(wb[0].d), d1 = pair ? _cvtsh_ss(wb[1].d) : 0.f;
-        dw = _mm512_mask_broadcast_f32x4(dw, lanes, _mm_set_ps(d1, d1, d0, d0));
-        dmin0 = _mm512_mask_broadcastss_ps(dmin0, lanes, _mm_set_ss(_cvtsh_ss(wb[0].dmin)));
-        if (pair) dmin1 = _mm512_mask_broadcastss_ps(dmin1, lanes, _mm_set_ss(_cvtsh_ss(wb[1].dmin)));
-        const __m512i sc = pair_scales(sm0, sm1);
         __m512i t0[C];
-        const Levels16 v0 = lanes16_levels(wb[0].qs);
+        const Levels16 v0 = lanes16_levels(qs[r][0]);
         ZEN_UNROLL
         for (int c = 0; c < C; ++c) t0[c] = lanes16_sums(v0, xb[c]->qs);
         if (pair) {
-          const Levels16 v1 = lanes16_levels(wb[1].qs);
+          const Levels16 v1 = lanes16_levels(qs[r][1]);
           ZEN_UNROLL
           for (int c = 0; c < C; ++c)
-            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], lanes16_sums(v1, xb[c][1].qs)), sc);
+            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], lanes16_sums(v1, xb[c][1].qs)), sc.sc[r]);
         } else {
           ZEN_UNROLL
           for (int c = 0; c < C; ++c)
-            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], _mm512_setzero_si512()), sc);
+            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], _mm512_setzero_si512()), sc.sc[r]);
         }
       }
       ZEN_UNROLL
@@ -234,12 +325,12 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
       const __m512i sumi = folded<kPairs>(first[c]);
       const float dx0 = xb[c][0].d, dx1 = pair ? xb[c][1].d : 0.f;
       const __m512 dx = _mm512_broadcast_f32x4(_mm_set_ps(dx1, dx1, dx0, dx0));
-      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dw), _mm512_cvtepi32_ps(sumi), acc[c]);
-      const __m512i m0 = _mm512_madd_epi16(mins0, _mm512_broadcast_i32x4(load128(xb[c][0].bsums)));
-      acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dx0), dmin0), _mm512_cvtepi32_ps(m0), acc_min[c]);
+      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, sc.dw), _mm512_cvtepi32_ps(sumi), acc[c]);
+      const __m512i m0 = _mm512_madd_epi16(sc.mins[0], _mm512_broadcast_i32x4(load128(xb[c][0].bsums)));
+      acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dx0), sc.dmin[0]), _mm512_cvtepi32_ps(m0), acc_min[c]);
       if (pair) {
-        const __m512i m1 = _mm512_madd_epi16(mins1, _mm512_broadcast_i32x4(load128(xb[c][1].bsums)));
-        acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dx1), dmin1), _mm512_cvtepi32_ps(m1), acc_min[c]);
+        const __m512i m1 = _mm512_madd_epi16(sc.mins[1], _mm512_broadcast_i32x4(load128(xb[c][1].bsums)));
+        acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dx1), sc.dmin[1]), _mm512_cvtepi32_ps(m1), acc_min[c]);
       }
     }
   }
