@@ -2,7 +2,15 @@
 
 #include <cmath>
 
+#include "kernels/ops.h"
+
 namespace zen::kernels {
+
+#if defined(ZEN_ARCH_X86)
+// kernels/x86/avx512/float_ops.cpp
+void softmax_avx512(float* x, int64_t n);
+void swiglu_avx512(const float* gate, const float* up, int64_t n, float* out);
+#endif
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
   double sum = 0;  // accumulate in double, as the reference does
@@ -47,6 +55,9 @@ void rope(float* x, int n_heads, int head_dim, int pos, const RopeParams& p) {
 }
 
 void softmax(float* x, int64_t n) {
+#if defined(ZEN_ARCH_X86)
+  if (active_isa() == Isa::Avx512) return softmax_avx512(x, n);
+#endif
   float mx = -INFINITY;
   for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
   double sum = 0;
@@ -60,6 +71,9 @@ void softmax(float* x, int64_t n) {
 }
 
 void swiglu(const float* gate, const float* up, int64_t n, float* out) {
+#if defined(ZEN_ARCH_X86)
+  if (active_isa() == Isa::Avx512) return swiglu_avx512(gate, up, n, out);
+#endif
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
