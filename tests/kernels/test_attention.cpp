@@ -29,7 +29,7 @@ TEST(Attention, EveryLevelMatchesTheReference) {
     int64_t hd, hdv;
     int32_t len;
   };
-  for (const Shape sh : {Shape{64, 64, 1}, Shape{64, 64, 37}, Shape{128, 128, 300}, Shape{256, 256, 5}, Shape{48, 80, 9},
+  for (const Shape sh : {Shape{64, 64, 1}, Shape{64, 64, 37}, Shape{128, 128, 300}, Shape{256, 256, 5}, Shape{256, 256, 21}, Shape{48, 80, 9},
                          Shape{20, 20, 7}, Shape{512, 512, 3}}) {
     const size_t stride = static_cast<size_t>(sh.hd + sh.hdv) * 3;  // rows of other heads in between
     const std::vector<float> q = testing::gaussian(static_cast<size_t>(sh.hd), 1, 2.f);
