@@ -214,6 +214,14 @@ inline __m512i pair_scales(__m128i sm0, __m128i sm1) {
                                   _mm512_zextsi256_si512(_mm256_cvtepu8_epi16(_mm_unpacklo_epi64(sm0, sm1))));
 }
 
+// Q4_K_LANES's mins term of a step (b, b+1), as 4 lanes like the integer sums: lane 2e + h
+// sums min_j * bsum_j of block b+e over j = 2h, 2h+1, 4+2h, 5+2h, as
+// vpdpwssd(vpmaddwd(m.lo, bs.lo), m.hi, bs.hi) of the 16-bit mins and bsums of b (a) and b+1 (b).
+struct MinPairs {
+  __m128i lo, hi;
+};
+inline MinPairs min_pairs(__m128i a, __m128i b) { return {_mm_unpacklo_epi64(a, b), _mm_unpackhi_epi64(a, b)}; }
+
 // Sum of the four 128-bit chunks of v: 4 int32 lanes (exact).
 inline __m128i fold4(__m512i v) {
   const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));

@@ -201,11 +201,13 @@ void write_x4_step(const BlockQ4_K* const* blocks, int S, uint8_t* out) {
     std::memcpy(dd + S + k, &blocks[k]->dmin, 2);
     std::memcpy(out + 16 * S + 128 * k, blocks[k]->qs, QK_K / 2);
   }
+  uint8_t min_at[64];
+  for (int k = 0; k < S; ++k)
+    for (int j = 0; j < 8; ++j) min_at[x4_min_slot(k, j, S)] = mn[k][j];
   const auto scale = [&](int p) { return sc[p / 8][p % 8]; };
-  const auto min = [&](int p) { return mn[x4_min_block(p / 8, S)][p % 8]; };
-  for (int p = 0; p < 8 * S; ++p) lo[p] = static_cast<uint8_t>((scale(p) & 15) | (min(p) & 15) << 4);
+  for (int p = 0; p < 8 * S; ++p) lo[p] = static_cast<uint8_t>((scale(p) & 15) | (min_at[p] & 15) << 4);
   for (int q = 0; q < 4 * S; ++q)
-    hi[q] = static_cast<uint8_t>(scale(q) >> 4 | (scale(q + 4 * S) >> 4) << 2 | (min(q) >> 4) << 4 | (min(q + 4 * S) >> 4) << 6);
+    hi[q] = static_cast<uint8_t>(scale(q) >> 4 | (scale(q + 4 * S) >> 4) << 2 | (min_at[q] >> 4) << 4 | (min_at[q + 4 * S] >> 4) << 6);
 }
 
 // Q4_K's 12-byte field from 8 six-bit scales and mins (kq::scale_min_k4 reads it back).
@@ -233,10 +235,8 @@ BlockQ4_K x4_get(const void* group, int64_t i, int64_t b, int64_t nb) {
     return static_cast<uint8_t>(((hi[q] >> pos) & 3) << 4);
   };
   uint8_t sc[8], mn[8];
-  int t_min = 0;  // the slot row holding this block's mins
-  while (x4_min_block(t_min, S) != k) ++t_min;
   for (int j = 0; j < 8; ++j) {
-    const int ps = 8 * k + j, pm = 8 * t_min + j;
+    const int ps = 8 * k + j, pm = x4_min_slot(k, j, S);
     sc[j] = static_cast<uint8_t>((lo[ps] & 15) | top(ps, 0));
     mn[j] = static_cast<uint8_t>((lo[pm] >> 4) | top(pm, 1));
   }

@@ -26,14 +26,17 @@ std::optional<DType> repack_target(DType w_type, Isa isa, int64_t rows, bool row
 // rows at b = 2s and 2s+1 (8 blocks, block k = 2i + b % 2 of the step) or a lone last block
 // of each row (4 blocks, k = i). A step of S blocks takes their S * 144 bytes as:
 //   dd[2S] fp16: d of block k at k, dmin at S + k;
-//   lo[8S], hi[4S]: the 6-bit scales and mins, slot p = 8t + j holding scale j of block t
-//     and min j of block x4_min_block(t, S); lo[p] = scale & 15 | (min & 15) << 4; hi[q]
-//     (q < 4S) = the top bits of scale q | scale q + 4S << 2 | min q << 4 | min q + 4S << 6;
+//   lo[8S], hi[4S]: the 6-bit scales and mins: slot p holds scale j of block k for
+//     p = 8k + j, and min j of block k for p = x4_min_slot(k, j, S); lo[p] = scale & 15 |
+//     (min & 15) << 4; hi[q] (q < 4S) = the top bits of scale q | scale q + 4S << 2 | min q << 4
+//     | min q + 4S << 6;
 //   qs[S][128]: the levels of block k in Q4_K_LANES order.
 // So one load of lo and of hi gives all the step's scales with a few shifts and masks, in the
-// order the AVX-512 tile takes them; mins of the steps' first blocks (b = 2s) come first.
+// order the AVX-512 tile takes them.
 constexpr int64_t kX4StepBlocks = 8;
-constexpr int x4_min_block(int t, int S) { return S == 8 ? 2 * (t % 4) + t / 4 : t; }
+// In a full step, mins 0..3 of every block come first, 4..7 after, each half in the order of
+// 16-bit lanes 8r + 4e + j % 4 (block k = 2r + e) that the tile's mins term multiplies.
+constexpr int x4_min_slot(int k, int j, int S) { return S == 8 ? 32 * (j / 4) + 8 * (k / 2) + 4 * (k % 2) + j % 4 : 8 * k + j; }
 // Where block b (of nb per row) of row i (0..3) sits: the step's byte offset from the group's
 // start, its block count S and the block's k in it.
 struct X4Place {

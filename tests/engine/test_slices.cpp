@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -127,9 +128,14 @@ TEST(Slices, OnlyTheSlicePagesAreTouched) {
   fs::remove(path);
 }
 
-// On a level with a faster load-time layout (AVX-512: Q4_K_LANES), Q4_K matrices are repacked
-// at load, and the logits stay those of the file's own layout up to float summation order;
-// ZEN_REPACK=0 keeps the file's layout.
+// On a level with faster load-time layouts (AVX-512: Q4_K_X4, Q6_K_LANES), Q4_K and Q6_K
+// matrices are repacked at load; ZEN_REPACK=0 keeps the file's layout. Every repacked matrix
+// computes what the file's layout does up to float summation order, checked matrix by matrix
+// on the same activations (1e-5 of the largest output; a misplaced level, scale or min costs
+// far more). End to end the logits stay close, but not that close: a last-bit difference can
+// move one activation across a Q8_K rounding step (about 1e-4 of a hidden state), which later
+// layers carry to the logits; so there the bound is the same argmax and 1e-2 of the largest
+// logit.
 TEST(Slices, RepackedWeightsKeepTheLogits) {
   const std::string path = make_model("repack", "llama", Mix::Q4_K_M);
   const std::vector<int32_t> ids = {1, 17, 42, 99, 7, 250};
@@ -149,14 +155,46 @@ TEST(Slices, RepackedWeightsKeepTheLogits) {
   EXPECT_GT(model->repacked_count(), 0);
   EXPECT_EQ(wq.mat.type, *target);
   EXPECT_EQ(model->weight_bytes(), plain_model->weight_bytes());
+
+  kernels::ThreadPool pool(2);
+  kernels::MatmulScratch scratch;
+  int compared = 0;
+  auto same_matmul = [&](const Weight& repacked, const Weight& file) {
+    if (repacked.mat.type == file.mat.type) return;
+    ++compared;
+    const int64_t rows = file.mat.rows, cols = file.mat.cols;
+    std::vector<float> x(static_cast<size_t>(cols) * 6), got(static_cast<size_t>(rows) * 6), want(got.size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i)) + 0.25f * std::cos(0.011f * static_cast<float>(i));
+    for (const int64_t n : {1, 4, 6}) {
+      kernels::matmul(repacked.mat, x.data(), n, got.data(), pool, scratch);
+      kernels::matmul(file.mat, x.data(), n, want.data(), pool, scratch);
+      float max_abs = 0;
+      for (int64_t i = 0; i < rows * n; ++i) max_abs = std::max(max_abs, std::fabs(want[i]));
+      for (int64_t i = 0; i < rows * n; ++i)
+        ASSERT_NEAR(got[i], want[i], 1e-5f * max_abs) << file.name << " (" << kernels::type_name(repacked.mat.type) << ") rows " << n << " i " << i;
+    }
+  };
+  for (size_t l = 0; l < model->layers().size(); ++l) {
+    const Layer& a = model->layers()[l];
+    const Layer& b = plain_model->layers()[l];
+    for (auto w : {&Layer::wq, &Layer::wk, &Layer::wv, &Layer::wo, &Layer::ffn_gate, &Layer::ffn_up, &Layer::ffn_down}) same_matmul(a.*w, b.*w);
+  }
+  same_matmul(model->output(), plain_model->output());
+  EXPECT_EQ(compared, model->repacked_count());
+
   const std::vector<float> got = run_pipeline(path, {0, 4}, ids);
   ASSERT_EQ(got.size(), plain.size());
   float max_abs = 0;
   for (float v : plain) max_abs = std::max(max_abs, std::fabs(v));
   size_t differ = 0;
+  const size_t vocab = plain.size() / (ids.size() + 4);
   for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_NEAR(got[i], plain[i], 1e-4f * max_abs) << "logit " << i;
+    ASSERT_NEAR(got[i], plain[i], 1e-2f * max_abs) << "logit " << i;
     differ += got[i] != plain[i];
+  }
+  for (size_t r = 0; r < got.size() / vocab; ++r) {
+    const auto row = [&](const std::vector<float>& v) { return std::max_element(v.begin() + r * vocab, v.begin() + (r + 1) * vocab) - v.begin(); };
+    EXPECT_EQ(row(got), row(plain)) << "argmax of row " << r;
   }
   EXPECT_GT(differ, 0u) << "the repacked kernels ran (their summation order differs)";
   fs::remove(path);

@@ -68,15 +68,15 @@ float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
 }
 
 // Q4_K_LANES (kernels/quant_k_lanes.cpp), activations in relayout_q8_K_lanes16's order. Two
-// super-blocks per step: their integer sums share one pack and one vpdpwssd (pair_scales),
-// fold to 4 lanes (b, b, b+1, b+1) and meet their d factors in one fma; the mins term goes
-// super-block by super-block. The gemm tiles update each row's 4 lanes the same way
-// (bit-identical results).
+// super-blocks per step: their integer sums share one vpackssdw + vpdpwssd (pair_scales),
+// fold to 4 lanes (b, b, b+1, b+1), and so do their mins terms (min_sums); each lane then
+// takes dx * (d * sums - dmin * mins) in one accumulator. The gemm tiles update each row's 4
+// lanes the same way (bit-identical results).
 float vec_dot_q4_K_lanes(int64_t n, const void* wv, const void* xv) {
   const auto* w = static_cast<const BlockQ4_K*>(wv);
   const auto* x = static_cast<const BlockQ8_K*>(xv);
   const int64_t nb = n / QK_K;
-  __m128 acc = _mm_setzero_ps(), acc_min = _mm_setzero_ps();
+  __m128 acc = _mm_setzero_ps();
   for (int64_t b = 0; b < nb; b += 2) {
     const bool pair = b + 1 < nb;
     const __m128i sm0 = k4_scales_mins(w[b].scales);
@@ -84,15 +84,17 @@ float vec_dot_q4_K_lanes(int64_t n, const void* wv, const void* xv) {
     const __m512i t0 = lanes16_sums(lanes16_levels(w[b].qs), x[b].qs);
     const __m512i t1 = pair ? lanes16_sums(lanes16_levels(w[b + 1].qs), x[b + 1].qs) : _mm512_setzero_si512();
     const __m128i sumi = fold4(_mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0, t1), pair_scales(sm0, sm1)));
-    const float d0 = x[b].d * _cvtsh_ss(w[b].d), d1 = pair ? x[b + 1].d * _cvtsh_ss(w[b + 1].d) : 0.f;
-    acc = _mm_fmadd_ps(_mm_set_ps(d1, d1, d0, d0), _mm_cvtepi32_ps(sumi), acc);
-    for (int64_t k = b; k < b + (pair ? 2 : 1); ++k) {
-      const __m128i mprod =
-          _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(k == b ? sm0 : sm1, 8)), load128(x[k].bsums));
-      acc_min = _mm_fmadd_ps(_mm_set1_ps(x[k].d * _cvtsh_ss(w[k].dmin)), _mm_cvtepi32_ps(mprod), acc_min);
-    }
+    const MinPairs m = min_pairs(_mm_cvtepu8_epi16(_mm_srli_si128(sm0, 8)), _mm_cvtepu8_epi16(_mm_srli_si128(sm1, 8)));
+    const MinPairs bs = min_pairs(load128(x[b].bsums), pair ? load128(x[b + 1].bsums) : _mm_setzero_si128());
+    const __m128i summ = _mm_dpwssd_epi32(_mm_madd_epi16(m.lo, bs.lo), m.hi, bs.hi);
+    const float d0 = _cvtsh_ss(w[b].d), d1 = pair ? _cvtsh_ss(w[b + 1].d) : 0.f;
+    const float m0 = _cvtsh_ss(w[b].dmin), m1 = pair ? _cvtsh_ss(w[b + 1].dmin) : 0.f;
+    const float x0 = x[b].d, x1 = pair ? x[b + 1].d : 0.f;
+    const __m128 t = _mm_fmsub_ps(_mm_set_ps(d1, d1, d0, d0), _mm_cvtepi32_ps(sumi),
+                                  _mm_mul_ps(_mm_set_ps(m1, m1, m0, m0), _mm_cvtepi32_ps(summ)));
+    acc = _mm_fmadd_ps(_mm_set_ps(x1, x1, x0, x0), t, acc);
   }
-  return hsum128(acc) - hsum128(acc_min);
+  return hsum128(acc) - 0.f;  // the tiles' store_rows order, with no separate mins term
 }
 
 // Q6_K_LANES, activations in relayout_q8_K_q6lanes's order: per super-block 4 vpdpbusd, the

@@ -172,31 +172,33 @@ void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t x
 // x1 at 4 KiB ahead 25 GB/s, at 8 KiB 44; x2 27 -> 31 at 6 KiB; x4 best at 4 KiB).
 constexpr size_t x4_ahead(int columns) { return columns == 1 ? 8192 : columns == 2 ? 6144 : 4096; }
 
-// A step's scale data, every row's at once: row r's 8 mins of b (b+1) in 16-bit lanes
-// 8r .. 8r+7 of mins[0] (mins[1]); in lanes 4r .. 4r+3, dw = (d_b, d_b, d_b+1, d_b+1) and
-// dmin[e] = dmin of b+e; sc[r] = row r's scales for the packed sums (pair_scales).
+// A step's scale data, every row's at once, in lanes 4r .. 4r+3 for row r (b, b, b+1, b+1):
+// dw and dmin = (d_b, d_b, d_b+1, d_b+1) and the same of dmin; mins[0] and mins[1] the 16-bit
+// mins of the mins term (MinPairs' lo and hi in 128-bit chunk r); sc[r] = row r's scales for
+// the packed sums (pair_scales).
 template <int R>
 struct StepScales {
   __m512i mins[2], sc[R];
-  __m512 dw, dmin[2];
+  __m512 dw, dmin;
 };
 
 // From Q4_K_LANES blocks (row r's blocks b, b+1 at wb[r]; b alone without `pair`), row by row.
 template <int R>
 inline void block_scales(const BlockQ4_K* const (&wb)[R], bool pair, StepScales<R>& s) {
   s.mins[0] = s.mins[1] = _mm512_setzero_si512();
-  s.dw = s.dmin[0] = s.dmin[1] = _mm512_setzero_ps();
+  s.dw = s.dmin = _mm512_setzero_ps();
   ZEN_UNROLL
   for (int r = 0; r < R; ++r) {
     const __m128i sm0 = k4_scales_mins(wb[r][0].scales);
     const __m128i sm1 = pair ? k4_scales_mins(wb[r][1].scales) : _mm_setzero_si128();
     const auto lanes = static_cast<__mmask16>(0xfu << (4 * r));
-    s.mins[0] = _mm512_mask_broadcast_i32x4(s.mins[0], lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm0, 8)));
-    s.mins[1] = _mm512_mask_broadcast_i32x4(s.mins[1], lanes, _mm_cvtepu8_epi16(_mm_srli_si128(sm1, 8)));
+    const MinPairs m = min_pairs(_mm_cvtepu8_epi16(_mm_srli_si128(sm0, 8)), _mm_cvtepu8_epi16(_mm_srli_si128(sm1, 8)));
+    s.mins[0] = _mm512_mask_broadcast_i32x4(s.mins[0], lanes, m.lo);
+    s.mins[1] = _mm512_mask_broadcast_i32x4(s.mins[1], lanes, m.hi);
     const float d0 = _cvtsh_ss(wb[r][0].d), d1 = pair ? _cvtsh_ss(wb[r][1].d) : 0.f;
+    const float m0 = _cvtsh_ss(wb[r][0].dmin), m1 = pair ? _cvtsh_ss(wb[r][1].dmin) : 0.f;
     s.dw = _mm512_mask_broadcast_f32x4(s.dw, lanes, _mm_set_ps(d1, d1, d0, d0));
-    s.dmin[0] = _mm512_mask_broadcastss_ps(s.dmin[0], lanes, _mm_set_ss(_cvtsh_ss(wb[r][0].dmin)));
-    if (pair) s.dmin[1] = _mm512_mask_broadcastss_ps(s.dmin[1], lanes, _mm_set_ss(_cvtsh_ss(wb[r][1].dmin)));
+    s.dmin = _mm512_mask_broadcast_f32x4(s.dmin, lanes, _mm_set_ps(m1, m1, m0, m0));
     s.sc[r] = pair_scales(sm0, sm1);
   }
 }
@@ -204,7 +206,7 @@ inline void block_scales(const BlockQ4_K* const (&wb)[R], bool pair, StepScales<
 // Index vectors of x4_scales.
 struct X4Index {
   int16_t sc[2][32];  // row r's pair_scales lanes from the 16-bit scales of rows 2(r / 2), +1
-  int32_t dw[16], dmin[2][16];
+  int32_t dw[16];     // lane 4r + m: block k = 2r + m / 2, whose d sits at k and dmin at 8 + k
   int64_t scale_shift[8], min_shift[8];
 };
 constexpr X4Index x4_index() {
@@ -214,12 +216,7 @@ constexpr X4Index x4_index() {
       const int chunk = l / 8, m = l % 8;  // as kPairScaleIdx: scale 2 chunk + (m % 4) / 2 of block b + (m >= 4)
       x.sc[h][l] = static_cast<int16_t>(16 * h + 8 * (m >= 4) + 2 * chunk + (m % 4) / 2);
     }
-  for (int l = 0; l < 16; ++l) {
-    const int r = l / 4;
-    x.dw[l] = 2 * r + (l % 4) / 2;  // d of block k = 2r + e sits at k
-    x.dmin[0][l] = 8 + 2 * r;       // dmin at 8 + k
-    x.dmin[1][l] = 8 + 2 * r + 1;
-  }
+  for (int l = 0; l < 16; ++l) x.dw[l] = 2 * (l / 4) + (l % 4) / 2;
   for (int q = 0; q < 8; ++q) {  // hi's byte q holds slot q's top bits at 0, slot q + 32's at 2 (scales; mins 4, 6)
     x.scale_shift[q] = q < 4 ? 4 : 2;
     x.min_shift[q] = q < 4 ? 0 : 2;
@@ -237,24 +234,24 @@ inline void x4_scales(const uint8_t* step, StepScales<4>& s) {
   const __m512i sc = _mm512_ternarylogic_epi32(_mm512_and_si512(lo, m4), _mm512_sllv_epi64(hi, load512(kX4Index.scale_shift)), m30, 0xf8);
   const __m512i mn = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lo, 4), m4),
                                                _mm512_srlv_epi64(hi, load512(kX4Index.min_shift)), m30, 0xf8);
-  // scales of blocks 0..3 (rows 0, 1) and 4..7; mins of the rows' first blocks, then second
+  // scales of blocks 0..3 (rows 0, 1) and 4..7; mins 0..3 of every block, then 4..7 (x4_min_slot)
   const __m512i sc16[2] = {_mm512_cvtepu8_epi16(_mm512_castsi512_si256(sc)), _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(sc, 1))};
   s.mins[0] = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(mn));
   s.mins[1] = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(mn, 1));
   ZEN_UNROLL
   for (int r = 0; r < 4; ++r) s.sc[r] = _mm512_permutexvar_epi16(load512(kX4Index.sc[r % 2]), sc16[r / 2]);
   const __m512 dd = _mm512_cvtph_ps(load256(step));
-  s.dw = _mm512_permutexvar_ps(load512(kX4Index.dw), dd);
-  s.dmin[0] = _mm512_permutexvar_ps(load512(kX4Index.dmin[0]), dd);
-  s.dmin[1] = _mm512_permutexvar_ps(load512(kX4Index.dmin[1]), dd);
+  const __m512i dw = load512(kX4Index.dw);
+  s.dw = _mm512_permutexvar_ps(dw, dd);
+  s.dmin = _mm512_permutexvar_ps(_mm512_add_epi32(dw, _mm512_set1_epi32(8)), dd);
 }
 
 template <int R, int C, bool kX4>
 void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
   constexpr int kPairs = (R + 1) / 2;
-  __m512 acc[C], acc_min[C];
+  __m512 acc[C], none[C];
   ZEN_UNROLL
-  for (int c = 0; c < C; ++c) acc[c] = acc_min[c] = _mm512_setzero_ps();
+  for (int c = 0; c < C; ++c) acc[c] = none[c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b += 2) {
     const bool pair = b + 1 < nb;
     const BlockQ8_K* xb[C];
@@ -323,18 +320,16 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
     ZEN_UNROLL
     for (int c = 0; c < C; ++c) {
       const __m512i sumi = folded<kPairs>(first[c]);
+      const MinPairs bs = min_pairs(load128(xb[c][0].bsums), pair ? load128(xb[c][1].bsums) : _mm_setzero_si128());
+      const __m512i summ = _mm512_dpwssd_epi32(_mm512_madd_epi16(sc.mins[0], _mm512_broadcast_i32x4(bs.lo)), sc.mins[1],
+                                               _mm512_broadcast_i32x4(bs.hi));
       const float dx0 = xb[c][0].d, dx1 = pair ? xb[c][1].d : 0.f;
       const __m512 dx = _mm512_broadcast_f32x4(_mm_set_ps(dx1, dx1, dx0, dx0));
-      acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(dx, sc.dw), _mm512_cvtepi32_ps(sumi), acc[c]);
-      const __m512i m0 = _mm512_madd_epi16(sc.mins[0], _mm512_broadcast_i32x4(load128(xb[c][0].bsums)));
-      acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dx0), sc.dmin[0]), _mm512_cvtepi32_ps(m0), acc_min[c]);
-      if (pair) {
-        const __m512i m1 = _mm512_madd_epi16(sc.mins[1], _mm512_broadcast_i32x4(load128(xb[c][1].bsums)));
-        acc_min[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(dx1), sc.dmin[1]), _mm512_cvtepi32_ps(m1), acc_min[c]);
-      }
+      const __m512 t = _mm512_fmsub_ps(sc.dw, _mm512_cvtepi32_ps(sumi), _mm512_mul_ps(sc.dmin, _mm512_cvtepi32_ps(summ)));
+      acc[c] = _mm512_fmadd_ps(dx, t, acc[c]);
     }
   }
-  store_rows<R, C>(acc, acc_min, y, ldy);
+  store_rows<R, C>(acc, none, y, ldy);
 }
 
 // Q6_K_LANES: one super-block per step; each row's levels meet every column with 4 vpdpbusd,
