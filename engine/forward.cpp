@@ -191,9 +191,8 @@ void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_
     // attention block: cur = rmsnorm(x) * attn_norm
     per_row([&](int64_t r) { kernels::rms_norm(&s.x[r * E], L.attn_norm.f32(), E, hp.rms_eps, &s.cur[r * E]); });
     dump("attn_norm", il, n, E, s.cur.data());
-    matmul(L.wq.mat, s.cur.data(), n, s.q.data(), pool, s.mm);
-    matmul(L.wk.mat, s.cur.data(), n, s.k.data(), pool, s.mm);
-    matmul(L.wv.mat, s.cur.data(), n, s.v.data(), pool, s.mm);
+    const kernels::MatmulTarget qkv[] = {{&L.wq.mat, s.q.data()}, {&L.wk.mat, s.k.data()}, {&L.wv.mat, s.v.data()}};
+    kernels::matmul_many(qkv, s.cur.data(), n, pool, s.mm);
     per_row([&](int64_t r) {
       float* q = &s.q[r * QD];
       float* k = &s.k[r * KD];
@@ -233,8 +232,8 @@ void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_
     // feed-forward block: x += down(silu(gate(cur)) * up(cur)), cur = rmsnorm(x) * ffn_norm
     per_row([&](int64_t r) { kernels::rms_norm(&s.x[r * E], L.ffn_norm.f32(), E, hp.rms_eps, &s.cur[r * E]); });
     dump("ffn_norm", il, n, E, s.cur.data());
-    matmul(L.ffn_gate.mat, s.cur.data(), n, s.gate.data(), pool, s.mm);
-    matmul(L.ffn_up.mat, s.cur.data(), n, s.up.data(), pool, s.mm);
+    const kernels::MatmulTarget gate_up[] = {{&L.ffn_gate.mat, s.gate.data()}, {&L.ffn_up.mat, s.up.data()}};
+    kernels::matmul_many(gate_up, s.cur.data(), n, pool, s.mm);
     // Element-wise over all rows at once, so that even one row is split over the threads.
     pool.parallel_for(n * FF, 1024, [&](int64_t i0, int64_t i1, int) {
       kernels::swiglu(&s.gate[i0], &s.up[i0], i1 - i0, &s.gate[i0]);

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "kernels/threadpool.h"
@@ -33,7 +34,16 @@ struct MatmulScratch {
 // x is [n][w.cols] float, y is [n][w.rows] float.
 void matmul(const MatRef& w, const float* x, int64_t n, float* y, ThreadPool& pool, MatmulScratch& scratch);
 
-// Same, with x already converted to vec_dot_type and relayout_x'd (rows x_stride bytes apart;
+// Several matrices of the same width over the same x (q, k and v; gate and up): one
+// conversion of x per distinct kind the matrices take, and one pool loop over all their rows,
+// instead of two pool loops per matrix. Each y as matmul's; at most 4 matrices.
+struct MatmulTarget {
+  const MatRef* w;
+  float* y;
+};
+void matmul_many(std::span<const MatmulTarget> targets, const float* x, int64_t n, ThreadPool& pool, MatmulScratch& scratch);
+
+// Same as matmul, with x already converted to vec_dot_type and relayout_x'd (rows x_stride bytes apart;
 // see prepare_activations).
 void matmul_prepared(const MatRef& w, const void* xq, size_t x_stride, int64_t n, float* y, ThreadPool& pool,
                      MatmulScratch& scratch);
