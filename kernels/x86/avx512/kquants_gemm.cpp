@@ -299,12 +299,14 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
       for (int i = 0; i < 2; ++i) {
         const int r = 2 * h + i;
         if (r >= R) break;
+        // X4's full steps keep each block's levels on whole cache lines (kernels/repack.h)
+        const auto levels = [&](const uint8_t* q) { return kX4 && pair ? lanes16_levels_lines(q) : lanes16_levels(q); };
         __m512i t0[C];
-        const Levels16 v0 = lanes16_levels(qs[r][0]);
+        const Levels16 v0 = levels(qs[r][0]);
         ZEN_UNROLL
         for (int c = 0; c < C; ++c) t0[c] = lanes16_sums(v0, xb[c]->qs);
         if (pair) {
-          const Levels16 v1 = lanes16_levels(qs[r][1]);
+          const Levels16 v1 = levels(qs[r][1]);
           ZEN_UNROLL
           for (int c = 0; c < C; ++c)
             s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], lanes16_sums(v1, xb[c][1].qs)), sc.sc[r]);
