@@ -185,11 +185,13 @@ void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_
   }
   dump("inp_embd", -1, n, E, s.x.data());
 
-  for (size_t li = 0; li < model_->layers().size(); ++li) {
-    const Layer& L = model_->layers()[li];
+  const auto& layers = model_->layers();
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const Layer& L = layers[li];
     const int il = L.index;
-    // attention block: cur = rmsnorm(x) * attn_norm
-    per_row([&](int64_t r) { kernels::rms_norm(&s.x[r * E], L.attn_norm.f32(), E, hp.rms_eps, &s.cur[r * E]); });
+    // attention block: cur = rmsnorm(x) * attn_norm (after the first layer, in the pass of
+    // the residual add before it)
+    if (li == 0) per_row([&](int64_t r) { kernels::rms_norm(&s.x[r * E], L.attn_norm.f32(), E, hp.rms_eps, &s.cur[r * E]); });
     dump("attn_norm", il, n, E, s.cur.data());
     const kernels::MatmulTarget qkv[] = {{&L.wq.mat, s.q.data()}, {&L.wk.mat, s.k.data()}, {&L.wv.mat, s.v.data()}};
     kernels::matmul_many(qkv, s.cur.data(), n, pool, s.mm);
@@ -226,11 +228,12 @@ void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_
     attention(L, li, rows);
     dump("kqv_out", il, n, AD, s.attn.data());
     matmul(L.wo.mat, s.attn.data(), n, s.tmp.data(), pool, s.mm);
-    per_row([&](int64_t r) { kernels::add(&s.x[r * E], &s.tmp[r * E], E); });
-    dump("ffn_inp", il, n, E, s.x.data());
-
     // feed-forward block: x += down(silu(gate(cur)) * up(cur)), cur = rmsnorm(x) * ffn_norm
-    per_row([&](int64_t r) { kernels::rms_norm(&s.x[r * E], L.ffn_norm.f32(), E, hp.rms_eps, &s.cur[r * E]); });
+    per_row([&](int64_t r) {
+      kernels::add(&s.x[r * E], &s.tmp[r * E], E);
+      kernels::rms_norm(&s.x[r * E], L.ffn_norm.f32(), E, hp.rms_eps, &s.cur[r * E]);
+    });
+    dump("ffn_inp", il, n, E, s.x.data());
     dump("ffn_norm", il, n, E, s.cur.data());
     const kernels::MatmulTarget gate_up[] = {{&L.ffn_gate.mat, s.gate.data()}, {&L.ffn_up.mat, s.up.data()}};
     kernels::matmul_many(gate_up, s.cur.data(), n, pool, s.mm);
@@ -240,7 +243,11 @@ void Context::forward_chunk(std::span<const BatchRow> rows, const float* hidden_
     });
     dump("ffn_swiglu", il, n, FF, s.gate.data());
     matmul(L.ffn_down.mat, s.gate.data(), n, s.tmp.data(), pool, s.mm);
-    per_row([&](int64_t r) { kernels::add(&s.x[r * E], &s.tmp[r * E], E); });
+    const Layer* next = li + 1 < layers.size() ? &layers[li + 1] : nullptr;
+    per_row([&](int64_t r) {
+      kernels::add(&s.x[r * E], &s.tmp[r * E], E);
+      if (next) kernels::rms_norm(&s.x[r * E], next->attn_norm.f32(), E, hp.rms_eps, &s.cur[r * E]);
+    });
     dump("l_out", il, n, E, s.x.data());
   }
 

@@ -9,10 +9,14 @@ namespace zen::kernels {
 #if defined(ZEN_ARCH_X86)
 // kernels/x86/avx512/float_ops.cpp
 void softmax_avx512(float* x, int64_t n);
+void rms_norm_avx512(const float* x, const float* w, int64_t n, float eps, float* out);
 void swiglu_avx512(const float* gate, const float* up, int64_t n, float* out);
 #endif
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
+#if defined(ZEN_ARCH_X86)
+  if (active_isa() == Isa::Avx512) return rms_norm_avx512(x, w, n, eps, out);
+#endif
   double sum = 0;  // accumulate in double, as the reference does
   for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
   const float mean = static_cast<float>(sum / static_cast<double>(n));

@@ -1,6 +1,6 @@
-// softmax and swiglu (kernels/float_ops.h) at every ISA level against the same functions in
-// double: the SIMD levels compute exp with a polynomial, which must stay within a few float
-// rounding errors everywhere, give exact 0 and inf past the float range, and keep NaN.
+// softmax, swiglu and rms_norm (kernels/float_ops.h) at every ISA level against the same
+// functions in double: the SIMD levels compute exp with a polynomial, which must stay within a
+// few float rounding errors everywhere, give exact 0 and inf past the float range, and keep NaN.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -80,6 +80,32 @@ TEST(FloatOps, SoftmaxMatchesDoubleAtEveryLevel) {
     EXPECT_EQ(x[3], 0.f) << isa_name(isa);
     EXPECT_EQ(x[19], 0.f) << isa_name(isa);
     EXPECT_NEAR(x[0], 1.0 / 18, 1e-7) << isa_name(isa);
+  }
+}
+
+TEST(FloatOps, RmsNormMatchesDoubleAtEveryLevel) {
+  for (const int n : {1, 17, 64, 2048}) {
+    const std::vector<float> x = testing::gaussian(static_cast<size_t>(n), static_cast<uint32_t>(3 * n), 3.f);
+    const std::vector<float> w = testing::gaussian(static_cast<size_t>(n), static_cast<uint32_t>(5 * n));
+    double ss = 0;
+    for (float v : x) ss += static_cast<double>(v) * v;
+    const double inv = 1.0 / std::sqrt(ss / n + 1e-5);
+    for (Isa isa : kAllIsas) {
+      if (!isa_supported(isa)) continue;
+      AtIsa at(isa);
+      for (const bool weighted : {false, true}) {
+        std::vector<float> out(static_cast<size_t>(n) + 1, 7.f);
+        rms_norm(x.data(), weighted ? w.data() : nullptr, n, 1e-5f, out.data());
+        ASSERT_EQ(out[static_cast<size_t>(n)], 7.f) << isa_name(isa) << ": wrote past n = " << n;
+        std::vector<float> in_place = x;  // out may alias x
+        rms_norm(in_place.data(), weighted ? w.data() : nullptr, n, 1e-5f, in_place.data());
+        for (int i = 0; i < n; ++i) {
+          const double want = x[static_cast<size_t>(i)] * inv * (weighted ? w[static_cast<size_t>(i)] : 1.0);
+          ASSERT_NEAR(out[static_cast<size_t>(i)], want, 4e-7 * std::abs(want) + 1e-30) << isa_name(isa) << " n " << n << " i " << i;
+          ASSERT_EQ(in_place[static_cast<size_t>(i)], out[static_cast<size_t>(i)]) << isa_name(isa) << " in place, i " << i;
+        }
+      }
+    }
   }
 }
 

@@ -1,5 +1,7 @@
-// AVX-512 softmax and SwiGLU (kernels/float_ops.h): 16 exponentials at a time instead of one
-// libm call per value, which a 4-sequence decode spent about 3 % of its time in.
+// AVX-512 softmax, SwiGLU and RMSNorm (kernels/float_ops.h). Softmax and SwiGLU take 16
+// exponentials at a time instead of one libm call per value, which a 4-sequence decode spent
+// about 3 % of its time in; RMSNorm sums its squares in double as the portable one does, 16 at
+// a time.
 //
 // exp(x) = 2^n * e^r with n = round(x / ln 2) and r = x - n ln 2 (|r| <= ln 2 / 2, ln 2 split in
 // two parts so that n ln 2 subtracts exactly); e^r = 1 + r + r^2 p(r) with p of degree 5 and
@@ -72,6 +74,24 @@ void swiglu_avx512(const float* gate, const float* up, int64_t n, float* out) {
     const __m512 g = _mm512_maskz_loadu_ps(k, gate + i);
     const __m512 silu = _mm512_div_ps(g, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
     _mm512_mask_storeu_ps(out + i, k, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(k, up + i)));
+  }
+}
+
+void rms_norm_avx512(const float* x, const float* w, int64_t n, float eps, float* out) {
+  __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto k = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+    const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v)), hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
+    s0 = _mm512_fmadd_pd(lo, lo, s0);
+    s1 = _mm512_fmadd_pd(hi, hi, s1);
+  }
+  const float mean = static_cast<float>(_mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) / static_cast<double>(n));
+  const __m512 scale = _mm512_set1_ps(1.0f / std::sqrt(mean + eps));
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto k = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), scale);
+    _mm512_mask_storeu_ps(out + i, k, w ? _mm512_mul_ps(v, _mm512_maskz_loadu_ps(k, w + i)) : v);
   }
 }
 
