@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -171,14 +172,23 @@ std::shared_ptr<Model> Model::load(std::shared_ptr<GgufModelFile> file, const Sl
   return m;
 }
 
+// Repacked weights, all in one anonymous mapping that starts on a 2 MiB boundary, so that the
+// kernel can back nearly all of it with huge pages (fewer TLB misses while streaming the
+// weights). One mapping per tensor, at arbitrary addresses, got huge pages only for the 2 MiB
+// spans each happened to cover: 372 of 691 MB resident for TinyLlama-shaped Q4_K_M.
 struct Model::Owned {
+  static constexpr size_t kHuge = size_t{2} << 20;
   void* p = nullptr;
   size_t n = 0;
   explicit Owned(size_t bytes) : n(bytes) {
-    p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw ModelError("cannot allocate " + std::to_string(n) + " bytes for repacked weights");
+    void* m = ::mmap(nullptr, n + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) throw ModelError("cannot allocate " + std::to_string(bytes) + " bytes for repacked weights");
+    const auto at = reinterpret_cast<uintptr_t>(m), aligned = (at + kHuge - 1) / kHuge * kHuge;
+    if (aligned > at) ::munmap(m, aligned - at);  // the unaligned head and tail back to the system
+    ::munmap(reinterpret_cast<void*>(aligned + n), at + kHuge - aligned);  // never empty: aligned < at + kHuge
+    p = reinterpret_cast<void*>(aligned);
 #ifdef MADV_HUGEPAGE
-    ::madvise(p, n, MADV_HUGEPAGE);  // fewer TLB misses while streaming the weights
+    ::madvise(p, n, MADV_HUGEPAGE);
 #endif
   }
   ~Owned() { ::munmap(p, n); }
@@ -199,35 +209,44 @@ void Model::repack_weights() {
   const kernels::Isa isa = kernels::active_isa();
   const unsigned n_threads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   const std::span<const std::byte> map = file_->map().bytes();
+  // Where each repacked matrix goes in the one mapping (64-byte aligned: Q4_K_X4's steps then
+  // start on cache lines).
+  std::vector<std::pair<Weight*, size_t>> todo;
+  size_t total = 0;
   for (Weight* w : mats) {
-    const std::optional<kernels::DType> to = kernels::repack_target(w->mat.type, isa, w->mat.rows, w == &output_ && tied_);
-    if (!to) continue;
+    if (!kernels::repack_target(w->mat.type, isa, w->mat.rows, w == &output_ && tied_)) continue;
+    todo.emplace_back(w, total);
+    total += (static_cast<size_t>(w->mat.rows) * w->mat.row_stride + 63) / 64 * 64;
+  }
+  if (todo.empty()) return;
+  auto owned = std::make_shared<Owned>(total);
+  for (const auto& [w, offset] : todo) {
+    const kernels::DType to = *kernels::repack_target(w->mat.type, isa, w->mat.rows, w == &output_ && tied_);
     const void* old_data = w->mat.data;
+    std::byte* dst = static_cast<std::byte*>(owned->p) + offset;
     const size_t bytes = static_cast<size_t>(w->mat.rows) * w->mat.row_stride;
-    auto owned = std::make_shared<Owned>(bytes);
     // Rows split over a few threads: repacking reads the whole tensor once, at load.
     std::vector<std::thread> pool;
-    const int64_t group = kernels::row_group(*to);
+    const int64_t group = kernels::row_group(to);
     const int64_t per = ((w->mat.rows + n_threads - 1) / n_threads + group - 1) / group * group;
     for (unsigned t = 0; t < n_threads; ++t) {
       const int64_t r0 = per * t, r1 = std::min(w->mat.rows, r0 + per);
       if (r0 >= r1) break;
       pool.emplace_back([&, r0, r1] {
         const size_t off = static_cast<size_t>(r0) * w->mat.row_stride;
-        kernels::repack(w->mat.type, *to, static_cast<const std::byte*>(old_data) + off, static_cast<std::byte*>(owned->p) + off,
-                        r1 - r0, w->mat.cols);
+        kernels::repack(w->mat.type, to, static_cast<const std::byte*>(old_data) + off, dst + off, r1 - r0, w->mat.cols);
       });
     }
     for (std::thread& t : pool) t.join();
     const auto* at = static_cast<const std::byte*>(old_data);
     if (at >= map.data() && at + bytes <= map.data() + map.size())
       file_->map().dont_need(static_cast<size_t>(at - map.data()), bytes);
-    w->mat.data = owned->p;
-    w->mat.type = *to;
+    w->mat.data = dst;
+    w->mat.type = to;
     if (tok_embd_.mat.data == old_data) tok_embd_.mat = w->mat;
-    owned_.push_back(std::move(owned));
     ++repacked_;
   }
+  owned_.push_back(std::move(owned));
 }
 
 }  // namespace zen::engine
