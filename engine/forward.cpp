@@ -61,7 +61,7 @@ Context::Context(std::shared_ptr<const Model> model, const ContextParams& params
   s_->tmp.resize(B * hp.n_embd);
   s_->gate.resize(B * hp.n_ff);
   s_->up.resize(B * hp.n_ff);
-  s_->scores.resize(static_cast<size_t>(pool_->size()) * n_ctx_);
+  s_->scores.resize(static_cast<size_t>(pool_->size()) * (hp.n_head / hp.n_head_kv) * n_ctx_);
   s_->kvrow.resize(static_cast<size_t>(pool_->size()) * 2 * std::max(hp.head_dim, hp.head_dim_v));
   s_->outrows.resize(B * hp.n_embd);
   s_->out_idx.reserve(B);
@@ -281,25 +281,29 @@ void Context::attention(const Layer& L, size_t li, std::span<const BatchRow> row
   const int64_t AD = hp.n_head * HDV;
   const int64_t group = hp.n_head / hp.n_head_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HD));
-  const int64_t tasks = n * hp.n_head;
-  // Tasks are (row, head) pairs; tiny batches stay on the calling thread.
+  const int64_t tasks = n * hp.n_head_kv;
+  // Tasks are (row, KV head) pairs, each with the query heads that share the KV head; tiny
+  // batches stay on the calling thread.
   const int64_t grain = n * static_cast<int64_t>(rows.back().pos + 1) * HD < 8192 ? tasks : 1;
   pool_->parallel_for(tasks, grain, [&](int64_t t0, int64_t t1, int ith) {
-    float* scores = &s.scores[static_cast<size_t>(ith) * n_ctx_];
+    float* scores = &s.scores[static_cast<size_t>(ith) * group * n_ctx_];
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t r = t / hp.n_head, h = t % hp.n_head, hk = h / group;
+      const int64_t r = t / hp.n_head_kv, hk = t % hp.n_head_kv;
       const SeqCache& c = *seqs_.at(rows[r].seq);
-      const float* q = &s.q[r * QD + h * HD];
       const int32_t len = rows[r].pos + 1;  // causal: keys at positions [0, pos]
-      float* o = &s.attn[r * AD + h * HDV];
+      const float* q = &s.q[r * QD + hk * group * HD];
+      float* o = &s.attn[r * AD + hk * group * HDV];
       if (!kv_f16_) {
-        kernels::attend_f32(q, c.k[li].data() + hk * HD, static_cast<size_t>(KD), c.v[li].data() + hk * HDV,
-                            static_cast<size_t>(VD), HD, HDV, len, scale, scores, o);
-      } else {
-        std::fill(o, o + HDV, 0.0f);  // widen each cached half row to F32, then the same math
-        float* row = &s.kvrow[static_cast<size_t>(ith) * 2 * std::max(HD, HDV)];
-        const uint16_t* K = c.k16[li].data() + hk * HD;
-        const uint16_t* V = c.v16[li].data() + hk * HDV;
+        kernels::attend_f32(q, static_cast<int>(group), c.k[li].data() + hk * HD, static_cast<size_t>(KD),
+                            c.v[li].data() + hk * HDV, static_cast<size_t>(VD), HD, HDV, len, scale, scores, o);
+        continue;
+      }
+      // widen each cached half row to F32, then the same math
+      float* row = &s.kvrow[static_cast<size_t>(ith) * 2 * std::max(HD, HDV)];
+      const uint16_t* K = c.k16[li].data() + hk * HD;
+      const uint16_t* V = c.v16[li].data() + hk * HDV;
+      for (int64_t g = 0; g < group; ++g, q += HD, o += HDV) {
+        std::fill(o, o + HDV, 0.0f);
         for (int32_t j = 0; j < len; ++j) {
           for (int64_t i = 0; i < HD; ++i) row[i] = kernels::fp16_to_fp32(K[static_cast<size_t>(j) * KD + i]);
           scores[j] = kernels::dot_f32(q, row, HD) * scale;

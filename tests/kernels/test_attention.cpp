@@ -1,9 +1,11 @@
 // attend_f32 (kernels/attention.h): every ISA level gives the scalar reference's output (up
 // to float summation order), for head shapes the SIMD path takes and ones it leaves to the
-// reference, and with keys and values strided as in a GQA cache.
+// reference, and with keys and values strided as in a GQA cache; query heads that share a KV
+// head give, together, exactly what each gives alone.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -18,7 +20,7 @@ std::vector<float> attend_at(Isa isa, const std::vector<float>& q, const std::ve
   const Isa before = active_isa();
   set_active_isa(isa);
   std::vector<float> scores(static_cast<size_t>(len)), o(static_cast<size_t>(hdv), -1.f);
-  attend_f32(q.data(), kv.data(), stride, kv.data() + hd, stride, hd, hdv, len, 1.0f / std::sqrt(static_cast<float>(hd)),
+  attend_f32(q.data(), 1, kv.data(), stride, kv.data() + hd, stride, hd, hdv, len, 1.0f / std::sqrt(static_cast<float>(hd)),
              scores.data(), o.data());
   set_active_isa(before);
   return o;
@@ -52,6 +54,30 @@ TEST(Attention, EveryLevelMatchesTheReference) {
         ASSERT_NEAR(got[i], want[i], 1e-5f) << isa_name(isa) << " hd " << sh.hd << " len " << sh.len << " i " << i;
     }
   }
+}
+
+TEST(Attention, HeadsOfAGroupEqualEachHeadAlone) {
+  for (const int32_t len : {1, 37, 64, 65, 130, 300})
+    for (const int heads : {1, 3, 8}) {
+      const int64_t hd = 64;
+      const size_t stride = static_cast<size_t>(2 * hd) * 4;
+      const std::vector<float> q = testing::gaussian(static_cast<size_t>(heads * hd), static_cast<uint32_t>(len + heads), 2.f);
+      const std::vector<float> kv = testing::gaussian(stride * static_cast<size_t>(len), 7);
+      for (Isa isa : kAllIsas) {
+        if (!isa_supported(isa)) continue;
+        const Isa before = active_isa();
+        set_active_isa(isa);
+        std::vector<float> scores(static_cast<size_t>(heads * len)), together(static_cast<size_t>(heads * hd), -1.f);
+        attend_f32(q.data(), heads, kv.data(), stride, kv.data() + hd, stride, hd, hd, len, 0.125f, scores.data(), together.data());
+        for (int h = 0; h < heads; ++h) {
+          std::vector<float> alone(static_cast<size_t>(hd), -2.f);
+          attend_f32(q.data() + h * hd, 1, kv.data(), stride, kv.data() + hd, stride, hd, hd, len, 0.125f, scores.data(), alone.data());
+          ASSERT_EQ(0, std::memcmp(alone.data(), together.data() + h * hd, sizeof(float) * static_cast<size_t>(hd)))
+              << isa_name(isa) << " len " << len << " heads " << heads << " head " << h;
+        }
+        set_active_isa(before);
+      }
+    }
 }
 
 }  // namespace
