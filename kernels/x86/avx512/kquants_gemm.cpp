@@ -14,7 +14,9 @@
 // L2, not L1: `zen bench -t 1 -b 2,4` 31 -> 51 and 55 -> 61 tokens/s (2 threads, 4 sequences:
 // about 88 -> 93). Into L1 the prefetches crowd the core's own misses, and 2 rows cost as much
 // as 4; a prefetch distance of 1, 4 or 8 tiles changed nothing.
+#include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "kernels/quant_k_avx512.h"
 #include "kernels/quant_k_x86.h"
@@ -246,6 +248,18 @@ inline void x4_scales(const uint8_t* step, StepScales<4>& s) {
   s.dmin = _mm512_permutexvar_ps(_mm512_add_epi32(dw, _mm512_set1_epi32(8)), dd);
 }
 
+// Q4_K_X4's activations as its tiles read them, per column and step (built once per gemm call
+// by gemm_q4_K_x4, then read by every row group): the step's two blocks' levels, then the
+// scale and mins terms' operands that each row group otherwise rebuilt from d and bsums.
+struct alignas(64) X4Col {
+  int8_t qs[2][QK_K];
+  __m512 dx;             // (dx_b, dx_b, dx_b+1, dx_b+1) in every 128-bit chunk
+  __m512i bs_lo, bs_hi;  // MinPairs of the blocks' bsums, in every chunk
+};
+
+inline __m512 dx_pairs(float dx0, float dx1) { return _mm512_broadcast_f32x4(_mm_set_ps(dx1, dx1, dx0, dx0)); }
+
+// X4's x: X4Col rows (kX4), the tiles' own column stride.
 template <int R, int C, bool kX4>
 void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
   constexpr int kPairs = (R + 1) / 2;
@@ -255,8 +269,18 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
   for (int64_t b = 0; b < nb; b += 2) {
     const bool pair = b + 1 < nb;
     const BlockQ8_K* xb[C];
+    const X4Col* xc[C];
+    const int8_t* xq[C][2];  // column c's activations of b, b+1
     ZEN_UNROLL
-    for (int c = 0; c < C; ++c) xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
+    for (int c = 0; c < C; ++c) {
+      if constexpr (kX4) {
+        xc[c] = reinterpret_cast<const X4Col*>(x + xs * c) + b / 2;
+        xq[c][0] = xc[c]->qs[0], xq[c][1] = xc[c]->qs[1];
+      } else {
+        xb[c] = reinterpret_cast<const BlockQ8_K*>(x + xs * c) + b;
+        xq[c][0] = xb[c][0].qs, xq[c][1] = xb[c][1].qs;
+      }
+    }
     StepScales<R> sc;
     const uint8_t* qs[R][2];                // row r's levels of b, b+1
     [[maybe_unused]] BlockQ4_K lone[R][2];  // X4's lone last blocks
@@ -304,12 +328,12 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
         __m512i t0[C];
         const Levels16 v0 = levels(qs[r][0]);
         ZEN_UNROLL
-        for (int c = 0; c < C; ++c) t0[c] = lanes16_sums(v0, xb[c]->qs);
+        for (int c = 0; c < C; ++c) t0[c] = lanes16_sums(v0, xq[c][0]);
         if (pair) {
           const Levels16 v1 = levels(qs[r][1]);
           ZEN_UNROLL
           for (int c = 0; c < C; ++c)
-            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], lanes16_sums(v1, xb[c][1].qs)), sc.sc[r]);
+            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], lanes16_sums(v1, xq[c][1])), sc.sc[r]);
         } else {
           ZEN_UNROLL
           for (int c = 0; c < C; ++c)
@@ -322,11 +346,16 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
     ZEN_UNROLL
     for (int c = 0; c < C; ++c) {
       const __m512i sumi = folded<kPairs>(first[c]);
-      const MinPairs bs = min_pairs(load128(xb[c][0].bsums), pair ? load128(xb[c][1].bsums) : _mm_setzero_si128());
-      const __m512i summ = _mm512_dpwssd_epi32(_mm512_madd_epi16(sc.mins[0], _mm512_broadcast_i32x4(bs.lo)), sc.mins[1],
-                                               _mm512_broadcast_i32x4(bs.hi));
-      const float dx0 = xb[c][0].d, dx1 = pair ? xb[c][1].d : 0.f;
-      const __m512 dx = _mm512_broadcast_f32x4(_mm_set_ps(dx1, dx1, dx0, dx0));
+      __m512i bs_lo, bs_hi;
+      __m512 dx;
+      if constexpr (kX4) {
+        bs_lo = xc[c]->bs_lo, bs_hi = xc[c]->bs_hi, dx = xc[c]->dx;
+      } else {
+        const MinPairs bs = min_pairs(load128(xb[c][0].bsums), pair ? load128(xb[c][1].bsums) : _mm_setzero_si128());
+        bs_lo = _mm512_broadcast_i32x4(bs.lo), bs_hi = _mm512_broadcast_i32x4(bs.hi);
+        dx = dx_pairs(xb[c][0].d, pair ? xb[c][1].d : 0.f);
+      }
+      const __m512i summ = _mm512_dpwssd_epi32(_mm512_madd_epi16(sc.mins[0], bs_lo), sc.mins[1], bs_hi);
       const __m512 t = _mm512_fmsub_ps(sc.dw, _mm512_cvtepi32_ps(sumi), _mm512_mul_ps(sc.dmin, _mm512_cvtepi32_ps(summ)));
       acc[c] = _mm512_fmadd_ps(dx, t, acc[c]);
     }
@@ -461,11 +490,29 @@ void gemm_q4_K_lanes(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_
   run_tiles(kTilesQ4KLanes<false>, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
 }
 
-// Rows in groups of 4 (nr a multiple of 4): every tile starts a group and reads it whole.
+// Rows in groups of 4 (nr a multiple of 4): every tile starts a group and reads it whole. The
+// activations are first laid out as the tiles read them (X4Col), once for all row groups.
 void gemm_q4_K_x4(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
                   float* y, size_t ldy) {
   if (nr % 4 != 0) throw std::invalid_argument("q4_K_x4: rows come in groups of 4");
-  run_tiles(kTilesQ4KLanes<true>, n, nr, nc, w, w_stride, x, x_stride, y, ldy);
+  const int64_t nb = n / QK_K, steps = (nb + 1) / 2;
+  thread_local std::vector<X4Col> cols;
+  cols.resize(static_cast<size_t>(nc * steps));
+  for (int64_t c = 0; c < nc; ++c) {
+    const auto* xb = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(x) + x_stride * static_cast<size_t>(c));
+    for (int64_t s = 0; s < steps; ++s) {
+      X4Col& o = cols[static_cast<size_t>(c * steps + s)];
+      const int64_t b = 2 * s;
+      const bool pair = b + 1 < nb;
+      std::memcpy(o.qs[0], xb[b].qs, QK_K);
+      if (pair) std::memcpy(o.qs[1], xb[b + 1].qs, QK_K);
+      const MinPairs bs = min_pairs(load128(xb[b].bsums), pair ? load128(xb[b + 1].bsums) : _mm_setzero_si128());
+      o.bs_lo = _mm512_broadcast_i32x4(bs.lo);
+      o.bs_hi = _mm512_broadcast_i32x4(bs.hi);
+      o.dx = dx_pairs(xb[b].d, pair ? xb[b + 1].d : 0.f);
+    }
+  }
+  run_tiles(kTilesQ4KLanes<true>, n, nr, nc, w, w_stride, cols.data(), static_cast<size_t>(steps) * sizeof(X4Col), y, ldy);
 }
 
 void gemm_q6_K_lanes(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_stride, const void* x, size_t x_stride,
