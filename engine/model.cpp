@@ -211,19 +211,26 @@ void Model::repack_weights() {
   const std::span<const std::byte> map = file_->map().bytes();
   // Where each repacked matrix goes in the one mapping (64-byte aligned: Q4_K_X4's steps then
   // start on cache lines).
-  std::vector<std::pair<Weight*, size_t>> todo;
+  struct Todo {
+    Weight* w;
+    kernels::DType to;
+    size_t offset;
+  };
+  std::vector<Todo> todo;
   size_t total = 0;
   for (Weight* w : mats) {
-    if (!kernels::repack_target(w->mat.type, isa, w->mat.rows, w == &output_ && tied_)) continue;
-    todo.emplace_back(w, total);
+    const std::optional<kernels::DType> to = kernels::repack_target(w->mat.type, isa, w->mat.rows, w == &output_ && tied_);
+    if (!to) continue;
+    todo.push_back({w, *to, total});
     total += (static_cast<size_t>(w->mat.rows) * w->mat.row_stride + 63) / 64 * 64;
   }
   if (todo.empty()) return;
   auto owned = std::make_shared<Owned>(total);
-  for (const auto& [w, offset] : todo) {
-    const kernels::DType to = *kernels::repack_target(w->mat.type, isa, w->mat.rows, w == &output_ && tied_);
+  for (const Todo& t : todo) {
+    Weight* w = t.w;
+    const kernels::DType to = t.to;
     const void* old_data = w->mat.data;
-    std::byte* dst = static_cast<std::byte*>(owned->p) + offset;
+    std::byte* dst = static_cast<std::byte*>(owned->p) + t.offset;
     const size_t bytes = static_cast<size_t>(w->mat.rows) * w->mat.row_stride;
     // Rows split over a few threads: repacking reads the whole tensor once, at load.
     std::vector<std::thread> pool;

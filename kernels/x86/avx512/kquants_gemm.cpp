@@ -248,18 +248,28 @@ inline void x4_scales(const uint8_t* step, StepScales<4>& s) {
   s.dmin = _mm512_permutexvar_ps(_mm512_add_epi32(dw, _mm512_set1_epi32(8)), dd);
 }
 
-// Q4_K_X4's activations as its tiles read them, per column and step (built once per gemm call
-// by gemm_q4_K_x4, then read by every row group): the step's two blocks' levels, then the
-// scale and mins terms' operands that each row group otherwise rebuilt from d and bsums.
+// What a step's scale and mins terms take from one column's activations (blocks b, b+1, or b
+// alone without `pair`): (dx_b, dx_b, dx_b+1, dx_b+1) and the MinPairs of their bsums, each in
+// every 128-bit chunk.
+struct ColTerms {
+  __m512 dx;
+  __m512i bs_lo, bs_hi;
+};
+inline ColTerms col_terms(const BlockQ8_K* xb, bool pair) {
+  const MinPairs bs = min_pairs(load128(xb[0].bsums), pair ? load128(xb[1].bsums) : _mm_setzero_si128());
+  const float dx0 = xb[0].d, dx1 = pair ? xb[1].d : 0.f;
+  return {_mm512_broadcast_f32x4(_mm_set_ps(dx1, dx1, dx0, dx0)), _mm512_broadcast_i32x4(bs.lo), _mm512_broadcast_i32x4(bs.hi)};
+}
+
+// Q4_K_X4's activations as its tiles read them, per column and step: the step's two blocks'
+// levels and its ColTerms. gemm_q4_K_x4 builds them once per call; every row group then reads
+// them instead of rebuilding the terms.
 struct alignas(64) X4Col {
   int8_t qs[2][QK_K];
-  __m512 dx;             // (dx_b, dx_b, dx_b+1, dx_b+1) in every 128-bit chunk
-  __m512i bs_lo, bs_hi;  // MinPairs of the blocks' bsums, in every chunk
+  ColTerms terms;
 };
 
-inline __m512 dx_pairs(float dx0, float dx1) { return _mm512_broadcast_f32x4(_mm_set_ps(dx1, dx1, dx0, dx0)); }
-
-// X4's x: X4Col rows (kX4), the tiles' own column stride.
+// With kX4, x holds X4Col rows (one column's steps, xs bytes apart) instead of Q8_K rows.
 template <int R, int C, bool kX4>
 void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
   constexpr int kPairs = (R + 1) / 2;
@@ -346,18 +356,14 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
     ZEN_UNROLL
     for (int c = 0; c < C; ++c) {
       const __m512i sumi = folded<kPairs>(first[c]);
-      __m512i bs_lo, bs_hi;
-      __m512 dx;
-      if constexpr (kX4) {
-        bs_lo = xc[c]->bs_lo, bs_hi = xc[c]->bs_hi, dx = xc[c]->dx;
-      } else {
-        const MinPairs bs = min_pairs(load128(xb[c][0].bsums), pair ? load128(xb[c][1].bsums) : _mm_setzero_si128());
-        bs_lo = _mm512_broadcast_i32x4(bs.lo), bs_hi = _mm512_broadcast_i32x4(bs.hi);
-        dx = dx_pairs(xb[c][0].d, pair ? xb[c][1].d : 0.f);
-      }
-      const __m512i summ = _mm512_dpwssd_epi32(_mm512_madd_epi16(sc.mins[0], bs_lo), sc.mins[1], bs_hi);
+      ColTerms ct;
+      if constexpr (kX4)
+        ct = xc[c]->terms;
+      else
+        ct = col_terms(xb[c], pair);
+      const __m512i summ = _mm512_dpwssd_epi32(_mm512_madd_epi16(sc.mins[0], ct.bs_lo), sc.mins[1], ct.bs_hi);
       const __m512 t = _mm512_fmsub_ps(sc.dw, _mm512_cvtepi32_ps(sumi), _mm512_mul_ps(sc.dmin, _mm512_cvtepi32_ps(summ)));
-      acc[c] = _mm512_fmadd_ps(dx, t, acc[c]);
+      acc[c] = _mm512_fmadd_ps(ct.dx, t, acc[c]);
     }
   }
   store_rows<R, C>(acc, none, y, ldy);
@@ -506,10 +512,7 @@ void gemm_q4_K_x4(int64_t n, int64_t nr, int64_t nc, const void* w, size_t w_str
       const bool pair = b + 1 < nb;
       std::memcpy(o.qs[0], xb[b].qs, QK_K);
       if (pair) std::memcpy(o.qs[1], xb[b + 1].qs, QK_K);
-      const MinPairs bs = min_pairs(load128(xb[b].bsums), pair ? load128(xb[b + 1].bsums) : _mm_setzero_si128());
-      o.bs_lo = _mm512_broadcast_i32x4(bs.lo);
-      o.bs_hi = _mm512_broadcast_i32x4(bs.hi);
-      o.dx = dx_pairs(xb[b].d, pair ? xb[b + 1].d : 0.f);
+      o.terms = col_terms(xb + b, pair);
     }
   }
   run_tiles(kTilesQ4KLanes<true>, n, nr, nc, w, w_stride, cols.data(), static_cast<size_t>(steps) * sizeof(X4Col), y, ldy);
