@@ -69,7 +69,7 @@ float vec_dot_q4_K(int64_t n, const void* wv, const void* xv) {
 
 // Q4_K_LANES (kernels/quant_k_lanes.cpp), activations in relayout_q8_K_lanes16's order. Two
 // super-blocks per step: their integer sums share one vpackssdw + vpdpwssd (pair_scales),
-// fold to 4 lanes (b, b, b+1, b+1), and so do their mins terms (min_sums); each lane then
+// fold to 4 lanes (b, b, b+1, b+1), and so do their mins terms (min_pairs); each lane then
 // takes dx * (d * sums - dmin * mins) in one accumulator. The gemm tiles update each row's 4
 // lanes the same way (bit-identical results).
 float vec_dot_q4_K_lanes(int64_t n, const void* wv, const void* xv) {
