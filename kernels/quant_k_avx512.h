@@ -165,9 +165,6 @@ inline Levels16 lanes16_nibbles(__m512i q0, __m512i q1) {
            _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4)}};
 }
 inline Levels16 lanes16_levels(const uint8_t* qs) { return lanes16_nibbles(load_group(qs, 0), load_group(qs, 1)); }
-// The same from levels on whole cache lines (Q4_K_X4's steps start on one): one 64-byte load
-// per half instead of two 32-byte ones and an insert.
-inline Levels16 lanes16_levels_lines(const uint8_t* qs) { return lanes16_nibbles(load512(qs), load512(qs + 64)); }
 // The super-block's integer sums with activations in relayout_q8_K_lanes16's order: four
 // vpdpbusd into one accumulator, so 32-bit lane l sums 16 products of sub-block l / 2
 // (|sum| <= 16 * 15 * 128 < 2^15: it packs to 16 bits without loss).

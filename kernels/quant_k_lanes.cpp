@@ -16,7 +16,8 @@
 // Q4_K_X4: Q4_K_LANES blocks with rows in groups of 4 (a group takes the bytes of its 4 rows),
 // in the order a 4-row gemm tile reads them, two super-blocks per row at a time: blocks 2s and
 // 2s+1 of rows 0, 1, 2, 3, then 2s+2 and 2s+3 of each, ...; a last odd block of each row comes
-// alone. The tile then reads one sequential stream. Each such step stores its blocks' d, dmin
+// alone. The tile then reads one sequential stream, and its level vectors hold all 4 rows,
+// 16 bytes of each (kernels/repack.h). Each such step stores its blocks' d, dmin
 // and scale fields together, repacked so that the tile decodes all of them with a few vector
 // instructions instead of each row's in turn (kernels/repack.h has the step's layout). Only
 // gemm reads it; its activations are Q4_K_LANES's.
@@ -199,7 +200,7 @@ void write_x4_step(const BlockQ4_K* const* blocks, int S, uint8_t* out) {
   for (int k = 0; k < S; ++k) {
     std::memcpy(dd + k, &blocks[k]->d, 2);
     std::memcpy(dd + S + k, &blocks[k]->dmin, 2);
-    std::memcpy(out + 16 * S + 128 * k, blocks[k]->qs, QK_K / 2);
+    for (int v = 0; v < 8; ++v) std::memcpy(out + x4_piece(k, v, S), blocks[k]->qs + 16 * v, 16);
   }
   uint8_t min_at[64];
   for (int k = 0; k < S; ++k)
@@ -229,7 +230,7 @@ BlockQ4_K x4_get(const void* group, int64_t i, int64_t b, int64_t nb) {
   BlockQ4_K out;
   std::memcpy(&out.d, step + 2 * k, 2);
   std::memcpy(&out.dmin, step + 2 * (S + k), 2);
-  std::memcpy(out.qs, step + 16 * S + 128 * k, QK_K / 2);
+  for (int v = 0; v < 8; ++v) std::memcpy(out.qs + 16 * v, step + x4_piece(k, v, S), 16);
   const auto top = [&](int p, int field) {  // field 0: scale, 1: min
     const int q = p % (4 * S), pos = 2 * (p / (4 * S)) + 4 * field;
     return static_cast<uint8_t>(((hi[q] >> pos) & 3) << 4);

@@ -30,10 +30,21 @@ std::optional<DType> repack_target(DType w_type, Isa isa, int64_t rows, bool row
 //     p = 8k + j, and min j of block k for p = x4_min_slot(k, j, S); lo[p] = scale & 15 |
 //     (min & 15) << 4; hi[q] (q < 4S) = the top bits of scale q | scale q + 4S << 2 | min q << 4
 //     | min q + 4S << 6;
-//   qs[S][128]: the levels of block k in Q4_K_LANES order.
+//   the levels, 16S * 8 bytes: block k's 128 bytes in Q4_K_LANES order, cut into 8 pieces of
+//     16 bytes, and piece v of the 4 rows side by side (x4_piece): a 64-byte vector of them
+//     holds the same piece of rows 0, 1, 2, 3 in its 128-bit chunks 0 .. 3.
 // So one load of lo and of hi gives all the step's scales with a few shifts and masks, in the
-// order the AVX-512 tile takes them.
+// order the AVX-512 tile takes them, and each level vector serves all 4 rows at once: a
+// 16-byte piece is 4 lanes of 2 sub-blocks (Q4_K_LANES), so the tile's sums come out with
+// row r in chunk r, already apart, and need no fold across chunks.
 constexpr int64_t kX4StepBlocks = 8;
+// Byte offset in a step of S blocks of piece v (0..7, Q4_K_LANES bytes 16v .. 16v+15) of block
+// k: the S / 4 blocks of a row one after another (512 bytes each), in each the pieces in order
+// (64 bytes each), in each the rows.
+constexpr int64_t x4_piece(int k, int v, int S) {
+  const int row = S == 8 ? k / 2 : k, e = S == 8 ? k % 2 : 0;
+  return 16 * S + 512 * e + 64 * v + 16 * row;
+}
 // In a full step, mins 0..3 of every block come first, 4..7 after, each half in the order of
 // 16-bit lanes 8r + 4e + j % 4 (block k = 2r + e) that the tile's mins term multiplies.
 constexpr int x4_min_slot(int k, int j, int S) { return S == 8 ? 32 * (j / 4) + 8 * (k / 2) + 4 * (k % 2) + j % 4 : 8 * k + j; }

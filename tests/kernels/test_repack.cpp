@@ -228,8 +228,13 @@ TEST(Repack, Q4KX4InterleavesLanesBlocksByFour) {
   EXPECT_EQ(place(3, 1), std::tuple(int64_t{0}, 8, 7));
   EXPECT_EQ(place(0, 2), std::tuple(int64_t{8 * 144}, 4, 0));
   EXPECT_EQ(place(3, 2), std::tuple(int64_t{8 * 144}, 4, 3));
-  // a step's levels are its blocks' in order, after its 16 header bytes per block
-  EXPECT_EQ(0, std::memcmp(x4.data() + 8 * 144 + 16 * 4 + 128 * 2, l[2 * nb + 2].qs, 128)) << "row 2's lone block";
+  // a step's levels, after its 16 header bytes per block: 16-byte piece v of the 4 rows side by
+  // side, a full step's first blocks' pieces (b = 0) before its second ones'
+  for (int v = 0; v < 8; ++v) {
+    EXPECT_EQ(x4_piece(5, v, 8), 16 * 8 + 512 + 64 * v + 16 * 2);
+    EXPECT_EQ(0, std::memcmp(x4.data() + 16 * 8 + 512 + 64 * v + 16 * 2, l[2 * nb + 1].qs + 16 * v, 16)) << "row 2, block 1";
+    EXPECT_EQ(0, std::memcmp(x4.data() + 8 * 144 + 16 * 4 + 64 * v + 16 * 3, l[3 * nb + 2].qs + 16 * v, 16)) << "row 3's lone block";
+  }
   // every scale and min bit: the repack of all-ones and all-zeros scale fields reads back
   for (const uint8_t fill : {uint8_t{0x00}, uint8_t{0xff}, uint8_t{0xa5}}) {
     std::vector<uint8_t> q = q4;

@@ -177,7 +177,8 @@ constexpr size_t x4_ahead(int columns) { return columns == 1 ? 8192 : columns ==
 // A step's scale data, every row's at once, in lanes 4r .. 4r+3 for row r (b, b, b+1, b+1):
 // dw and dmin = (d_b, d_b, d_b+1, d_b+1) and the same of dmin; mins[0] and mins[1] the 16-bit
 // mins of the mins term (MinPairs' lo and hi in 128-bit chunk r); sc[r] = row r's scales for
-// the packed sums (pair_scales).
+// the packed sums (pair_scales), or from a full Q4_K_X4 step (x4_scales) sc[g] = sub-blocks
+// 2g and 2g+1's scales of all 4 rows (x4_step_sums).
 template <int R>
 struct StepScales {
   __m512i mins[2], sc[R];
@@ -207,16 +208,17 @@ inline void block_scales(const BlockQ4_K* const (&wb)[R], bool pair, StepScales<
 
 // Index vectors of x4_scales.
 struct X4Index {
-  int16_t sc[2][32];  // row r's pair_scales lanes from the 16-bit scales of rows 2(r / 2), +1
+  int16_t sc[4][32];  // group g's lanes from the 16-bit scales of all 8 blocks (slot 8k + j)
   int32_t dw[16];     // lane 4r + m: block k = 2r + m / 2, whose d sits at k and dmin at 8 + k
   int64_t scale_shift[8], min_shift[8];
 };
 constexpr X4Index x4_index() {
   X4Index x{};
-  for (int h = 0; h < 2; ++h)
+  for (int g = 0; g < 4; ++g)
     for (int l = 0; l < 32; ++l) {
-      const int chunk = l / 8, m = l % 8;  // as kPairScaleIdx: scale 2 chunk + (m % 4) / 2 of block b + (m >= 4)
-      x.sc[h][l] = static_cast<int16_t>(16 * h + 8 * (m >= 4) + 2 * chunk + (m % 4) / 2);
+      // 16-bit lane 8r + m multiplies row r's sums of block b + (m >= 4), sub-block 2g + (m % 4) / 2
+      const int r = l / 8, m = l % 8, k = 2 * r + (m >= 4), j = 2 * g + (m % 4) / 2;
+      x.sc[g][l] = static_cast<int16_t>(8 * k + j);
     }
   for (int l = 0; l < 16; ++l) x.dw[l] = 2 * (l / 4) + (l % 4) / 2;
   for (int q = 0; q < 8; ++q) {  // hi's byte q holds slot q's top bits at 0, slot q + 32's at 2 (scales; mins 4, 6)
@@ -228,7 +230,8 @@ constexpr X4Index x4_index() {
 constexpr X4Index kX4Index = x4_index();
 
 // From a full Q4_K_X4 step (kernels/repack.h): all 8 blocks' scales and mins from one load of
-// lo and of hi, d and dmin from one conversion. The same values as block_scales.
+// lo and of hi, d and dmin from one conversion. The same dw, dmin and mins as block_scales;
+// sc by sub-block group (x4_step_sums).
 inline void x4_scales(const uint8_t* step, StepScales<4>& s) {
   const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
   const __m512i lo = load512(step + 32), hi = _mm512_broadcast_i64x4(load256(step + 96));
@@ -241,7 +244,7 @@ inline void x4_scales(const uint8_t* step, StepScales<4>& s) {
   s.mins[0] = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(mn));
   s.mins[1] = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(mn, 1));
   ZEN_UNROLL
-  for (int r = 0; r < 4; ++r) s.sc[r] = _mm512_permutexvar_epi16(load512(kX4Index.sc[r % 2]), sc16[r / 2]);
+  for (int g = 0; g < 4; ++g) s.sc[g] = _mm512_permutex2var_epi16(sc16[0], load512(kX4Index.sc[g]), sc16[1]);
   const __m512 dd = _mm512_cvtph_ps(load256(step));
   const __m512i dw = load512(kX4Index.dw);
   s.dw = _mm512_permutexvar_ps(dw, dd);
@@ -269,6 +272,43 @@ struct alignas(64) X4Col {
   ColTerms terms;
 };
 
+// The integer sums of a full Q4_K_X4 step with C columns, row r in lanes 4r .. 4r+3 of sumi[c]
+// (b, b, b+1, b+1): the values the LANES tile gets by folding, with no fold. A level vector
+// holds piece v of the 4 rows (kernels/repack.h), 4 lanes of sub-blocks 2g, 2g+1 per row for
+// v = g and 4 + g; its low and high nibbles meet Q4_K_LANES activations 16g .. 16g+15 of
+// X[2h], X[2h+1] (h = v / 4), the same 16 bytes for every row (a 128-bit broadcast). Four
+// vpdpbusd per (block, column) fill a[e][c] with 16 products per lane (|sum| < 2^15); b's and
+// b+1's pack together and one vpdpwssd per group applies the scales (sc[g], x4_scales) and
+// accumulates: lane 0 of row r sums b's even sub-blocks, lane 1 its odd ones, as the fold does.
+template <int C>
+__attribute__((always_inline)) inline void x4_step_sums(const uint8_t* levels, const __m512i (&sc)[4],
+                                                        const int8_t* const (&xq)[C][2], __m512i (&sumi)[C]) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), z = _mm512_setzero_si512();
+  const auto x16 = [](const int8_t* p) { return _mm512_broadcast_i32x4(load128(p)); };
+  ZEN_UNROLL
+  for (int c = 0; c < C; ++c) sumi[c] = z;
+  ZEN_UNROLL
+  for (int g = 0; g < 4; ++g) {
+    __m512i a[2][C];
+    ZEN_UNROLL
+    for (int e = 0; e < 2; ++e) {
+      const __m512i q0 = load512(levels + 512 * e + 64 * g), q1 = load512(levels + 512 * e + 64 * (4 + g));
+      const __m512i v[4] = {_mm512_and_si512(q0, m4), _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4),
+                            _mm512_and_si512(q1, m4), _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4)};
+      ZEN_UNROLL
+      for (int c = 0; c < C; ++c) {
+        const int8_t* xg = xq[c][e] + 16 * g;
+        __m512i t = _mm512_dpbusd_epi32(z, v[0], x16(xg));
+        t = _mm512_dpbusd_epi32(t, v[1], x16(xg + 64));
+        t = _mm512_dpbusd_epi32(t, v[2], x16(xg + 128));
+        a[e][c] = _mm512_dpbusd_epi32(t, v[3], x16(xg + 192));
+      }
+    }
+    ZEN_UNROLL
+    for (int c = 0; c < C; ++c) sumi[c] = _mm512_dpwssd_epi32(sumi[c], _mm512_packs_epi32(a[0][c], a[1][c]), sc[g]);
+  }
+}
+
 // With kX4, x holds X4Col rows (one column's steps, xs bytes apart) instead of Q8_K rows.
 template <int R, int C, bool kX4>
 void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, size_t ldy) {
@@ -292,6 +332,7 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
       }
     }
     StepScales<R> sc;
+    __m512i sumi[C];                        // row r's integer sums in lanes 4r .. 4r+3
     const uint8_t* qs[R][2];                // row r's levels of b, b+1
     [[maybe_unused]] BlockQ4_K lone[R][2];  // X4's lone last blocks
     if constexpr (kX4) {
@@ -300,8 +341,7 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
       if constexpr (R == 4) {  // X4 tiles are 4 rows (a group); smaller ones are only instantiated
         if (pair) {
           x4_scales(step, sc);
-          ZEN_UNROLL
-          for (int r = 0; r < R; ++r) qs[r][0] = step + 16 * 8 + 128 * 2 * r, qs[r][1] = qs[r][0] + 128;
+          x4_step_sums<C>(step + x4_piece(0, 0, 8), sc.sc, xq, sumi);
         }
       }
       if (!pair || R < 4) {  // the lone last blocks (or a tile of fewer rows), in Q4_K_LANES form
@@ -325,44 +365,46 @@ void tile_q4_K_lanes(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, 
       }
       block_scales(wb, pair, sc);
     }
-    __m512i first[C];
-    ZEN_UNROLL
-    for (int h = 0; h < kPairs; ++h) {
-      __m512i s[2][C];
+    // LANES tiles and X4's lone last blocks: each row's sums (16 lanes) folded to 4 lanes
+    if (!(kX4 && R == 4 && pair)) {
+      __m512i first[C];
       ZEN_UNROLL
-      for (int i = 0; i < 2; ++i) {
-        const int r = 2 * h + i;
-        if (r >= R) break;
-        // X4's full steps keep each block's levels on whole cache lines (kernels/repack.h)
-        const auto levels = [&](const uint8_t* q) { return kX4 && pair ? lanes16_levels_lines(q) : lanes16_levels(q); };
-        __m512i t0[C];
-        const Levels16 v0 = levels(qs[r][0]);
+      for (int h = 0; h < kPairs; ++h) {
+        __m512i s[2][C];
         ZEN_UNROLL
-        for (int c = 0; c < C; ++c) t0[c] = lanes16_sums(v0, xq[c][0]);
-        if (pair) {
-          const Levels16 v1 = levels(qs[r][1]);
+        for (int i = 0; i < 2; ++i) {
+          const int r = 2 * h + i;
+          if (r >= R) break;
+          __m512i t0[C];
+          const Levels16 v0 = lanes16_levels(qs[r][0]);
           ZEN_UNROLL
-          for (int c = 0; c < C; ++c)
-            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], lanes16_sums(v1, xq[c][1])), sc.sc[r]);
-        } else {
-          ZEN_UNROLL
-          for (int c = 0; c < C; ++c)
-            s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], _mm512_setzero_si512()), sc.sc[r]);
+          for (int c = 0; c < C; ++c) t0[c] = lanes16_sums(v0, xq[c][0]);
+          if (pair) {
+            const Levels16 v1 = lanes16_levels(qs[r][1]);
+            ZEN_UNROLL
+            for (int c = 0; c < C; ++c)
+              s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], lanes16_sums(v1, xq[c][1])), sc.sc[r]);
+          } else {
+            ZEN_UNROLL
+            for (int c = 0; c < C; ++c)
+              s[i][c] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(t0[c], _mm512_setzero_si512()), sc.sc[r]);
+          }
         }
+        ZEN_UNROLL
+        for (int c = 0; c < C; ++c) fold_rows(first[c], h, s[0][c], 2 * h + 1 < R ? s[1][c] : _mm512_setzero_si512());
       }
       ZEN_UNROLL
-      for (int c = 0; c < C; ++c) fold_rows(first[c], h, s[0][c], 2 * h + 1 < R ? s[1][c] : _mm512_setzero_si512());
+      for (int c = 0; c < C; ++c) sumi[c] = folded<kPairs>(first[c]);
     }
     ZEN_UNROLL
     for (int c = 0; c < C; ++c) {
-      const __m512i sumi = folded<kPairs>(first[c]);
       ColTerms ct;
       if constexpr (kX4)
         ct = xc[c]->terms;
       else
         ct = col_terms(xb[c], pair);
       const __m512i summ = _mm512_dpwssd_epi32(_mm512_madd_epi16(sc.mins[0], ct.bs_lo), sc.mins[1], ct.bs_hi);
-      const __m512 t = _mm512_fmsub_ps(sc.dw, _mm512_cvtepi32_ps(sumi), _mm512_mul_ps(sc.dmin, _mm512_cvtepi32_ps(summ)));
+      const __m512 t = _mm512_fmsub_ps(sc.dw, _mm512_cvtepi32_ps(sumi[c]), _mm512_mul_ps(sc.dmin, _mm512_cvtepi32_ps(summ)));
       acc[c] = _mm512_fmadd_ps(ct.dx, t, acc[c]);
     }
   }
