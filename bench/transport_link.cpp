@@ -63,8 +63,12 @@ struct Loopback {
 Forward hidden_state(uint32_t rows, uint32_t n_embd) {
   std::vector<float> v(size_t{rows} * n_embd);
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 1000) * 0.001f;
-  return Forward{1, std::vector<uint32_t>(rows, 1), std::vector<int32_t>(rows, 0), {},
-                 encode_activations(v, {rows, n_embd}, DType::f32), false, false};
+  Forward f;
+  f.request_id = 1;
+  f.seq_ids.assign(rows, 1);
+  f.positions.assign(rows, 0);
+  f.hidden = encode_activations(v, {rows, n_embd}, DType::f32);
+  return f;
 }
 
 void BM_RoundTrip8KiB(benchmark::State& state) {
