@@ -166,7 +166,8 @@ void tile_k4(int64_t nb, const uint8_t* w, size_t ws, const uint8_t* x, size_t x
 // two super-blocks per step, as vec_dot_q4_K_lanes. Each weight row's levels are read without
 // shuffles and meet every column with 4 vpdpbusd; the two super-blocks' sums share one pack and
 // one vpdpwssd per (row, column), then fold to 4 lanes (b, b, b+1, b+1) with row r in lanes
-// 4r .. 4r+3 of the column's accumulator, as tile_k4.
+// 4r .. 4r+3 of the column's accumulator, as tile_k4. A full X4 step's level vectors hold all
+// 4 rows (x4_step_sums), whose sums come out in that layout with no fold.
 // X4 tiles read one sequential stream and prefetch it x4_ahead bytes ahead; LANES tiles read
 // 4 rows side by side and prefetch the rows of the tile after next, as tile_k4.
 // The distance covers about the same time whatever the tile's width: a 1-column step is 4
