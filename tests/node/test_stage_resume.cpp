@@ -39,7 +39,7 @@ class TwoStages {
   // before) and samples `n` more tokens; returns them.
   std::vector<int32_t> run(const std::vector<int32_t>& history, uint32_t sampled, const transport::SamplingParams& sp, int n) {
     last_->start_request({1, {5}, sp, history, sampled});
-    transport::Forward f{1, {}, {}, {}, {}, true, true};
+    transport::Forward f{1, {}, {}, {}, {}, true, true, {}};
     for (size_t i = 0; i < history.size(); ++i) {
       f.seq_ids.push_back(5);
       f.positions.push_back(static_cast<int32_t>(i));
@@ -59,7 +59,7 @@ class TwoStages {
         return out;
       }
       out.push_back(tokens_.back());
-      f = transport::Forward{1, {5}, {pos++}, {out.back()}, {}, true, true};
+      f = transport::Forward{1, {5}, {pos++}, {out.back()}, {}, true, true, {}};
     }
     return out;
   }

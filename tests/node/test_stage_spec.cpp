@@ -33,7 +33,7 @@ struct Model {
 const std::vector<int32_t> kPrompt = {1, 17, 200, 45, 9, 300, 12};
 
 transport::Forward prompt_forward(uint64_t id, uint32_t seq) {
-  transport::Forward f{id, {}, {}, {}, {}, true, true};
+  transport::Forward f{id, {}, {}, {}, {}, true, true, {}};
   for (size_t i = 0; i < kPrompt.size(); ++i) {
     f.seq_ids.push_back(seq);
     f.positions.push_back(static_cast<int32_t>(i));
@@ -54,7 +54,7 @@ std::vector<int32_t> plain(Pipeline& p, int n) {
   std::vector<int32_t> out = {r->tokens.at(0)};
   int32_t pos = static_cast<int32_t>(kPrompt.size());
   while (static_cast<int>(out.size()) < n) {
-    r = p.step(transport::Forward{1, {0}, {pos++}, {out.back()}, {}, true, true});
+    r = p.step(transport::Forward{1, {0}, {pos++}, {out.back()}, {}, true, true, {}});
     EXPECT_TRUE(r.has_value());
     if (!r) break;
     EXPECT_EQ(r->tokens.size(), 1u);
@@ -115,7 +115,7 @@ TEST(StageSpec, StreamsSplitIntoAGroupPerStage) {
     ASSERT_TRUE(p.step(prompt_forward(10 + seq, seq)).has_value());
   }
   EXPECT_EQ(p.stages.front()->max_batch_seqs(), 1u);
-  transport::Forward big{20, {}, {}, {}, {}, true, true};
+  transport::Forward big{20, {}, {}, {}, {}, true, true, {}};
   for (int32_t i = 0; i < 500; ++i) {
     big.seq_ids.push_back(4);
     big.positions.push_back(i);
@@ -125,7 +125,7 @@ TEST(StageSpec, StreamsSplitIntoAGroupPerStage) {
   const size_t before = p.results.size();
   p.stages.front()->submit(std::move(big));
   for (uint32_t seq = 0; seq < 4; ++seq)
-    p.stages.front()->submit(transport::Forward{10 + seq, {seq}, {static_cast<int32_t>(kPrompt.size())}, {5}, {}, true, true});
+    p.stages.front()->submit(transport::Forward{10 + seq, {seq}, {static_cast<int32_t>(kPrompt.size())}, {5}, {}, true, true, {}});
   std::unique_lock<std::mutex> lk(p.mu);
   ASSERT_TRUE(p.cv.wait_for(lk, std::chrono::seconds(30), [&] { return p.results.size() == before + 5; }));
   EXPECT_EQ(p.stages.front()->max_batch_seqs(), 3u);
@@ -151,7 +151,7 @@ TEST(StageSpec, ARoundArrivingStepByStepRunsAsOneBatch) {
     const auto t0 = std::chrono::steady_clock::now();
     for (uint32_t seq = 0; seq < n_seqs; ++seq) {
       if (seq) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      p.stages.front()->submit(transport::Forward{10 + seq, {seq}, {pos}, {5}, {}, true, true});
+      p.stages.front()->submit(transport::Forward{10 + seq, {seq}, {pos}, {5}, {}, true, true, {}});
     }
     std::unique_lock<std::mutex> lk(p.mu);
     EXPECT_TRUE(p.cv.wait_for(lk, std::chrono::seconds(30), [&] { return p.results.size() == before + n_seqs; }));
@@ -166,7 +166,7 @@ TEST(StageSpec, ARoundArrivingStepByStepRunsAsOneBatch) {
   // worth running now, and it does not wait for the round.
   const size_t before = p.results.size();
   const auto t0 = std::chrono::steady_clock::now();
-  p.stages.front()->submit(transport::Forward{10, {0}, {static_cast<int32_t>(kPrompt.size()) + 2}, {5}, {}, true, true});
+  p.stages.front()->submit(transport::Forward{10, {0}, {static_cast<int32_t>(kPrompt.size()) + 2}, {5}, {}, true, true, {}});
   start(p, 20, 5);
   p.stages.front()->submit(prompt_forward(20, 5));
   {
@@ -194,7 +194,7 @@ TEST(StageSpec, AGroupDoesNotWaitForAnotherGroup) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int32_t i = 0; i < 3; ++i)
     for (uint32_t seq = 0; seq < 3; ++seq) {
-      auto r = p.step(transport::Forward{10 + seq, {seq}, {static_cast<int32_t>(kPrompt.size()) + i}, {last[seq]}, {}, true, true});
+      auto r = p.step(transport::Forward{10 + seq, {seq}, {static_cast<int32_t>(kPrompt.size()) + i}, {last[seq]}, {}, true, true, {}});
       ASSERT_TRUE(r.has_value());
       last[seq] = r->tokens.at(0);
     }

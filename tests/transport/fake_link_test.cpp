@@ -63,7 +63,7 @@ TEST(FakeLink, DeliversInOrderAfterLatency) {
   EXPECT_EQ(a->stats().messages_sent, 50u);
   EXPECT_DOUBLE_EQ(a->stats().rtt_us, 30000.0);
   // The other direction has no latency.
-  b->send(Ping{1, 1});
+  b->send(Ping{1, 1, {}});
   ASSERT_TRUE(sa.wait_count(1));
 }
 
@@ -159,7 +159,7 @@ TEST(FakeLink, PauseReceiveHoldsInbound) {
   b->start(sb.handlers());
   a->start({});
   b->pause_receive(true);
-  a->send(Ping{1, 1});
+  a->send(Ping{1, 1, {}});
   std::this_thread::sleep_for(30ms);
   EXPECT_EQ(sb.count(), 0u);
   b->pause_receive(false);
@@ -174,7 +174,7 @@ TEST(FakeLink, DisconnectClosesBothEnds) {
   Sink sa, sb;
   a->start(sa.handlers());
   b->start(sb.handlers());
-  a->send(Ping{1, 1});  // in flight when the cable is cut: lost
+  a->send(Ping{1, 1, {}});  // in flight when the cable is cut: lost
   a->disconnect("cable cut");
   ASSERT_TRUE(sa.wait_closed());
   ASSERT_TRUE(sb.wait_closed());
@@ -211,7 +211,7 @@ TEST(FakeLink, ThrowingHandlerClosesTheLink) {
   h.on_message = [](Message&&) { throw std::runtime_error("boom"); };
   b->start(h);
   a->start({});
-  a->send(Ping{1, 1});
+  a->send(Ping{1, 1, {}});
   ASSERT_TRUE(sb.wait_closed());
   EXPECT_EQ(sb.closes[0], "on_message handler threw: boom");
 }

@@ -51,7 +51,7 @@ TEST(Loopback, HandshakeAndRoundTrip) {
                }});
   std::vector<float> hidden(4 * 2048);
   for (size_t i = 0; i < hidden.size(); ++i) hidden[i] = static_cast<float>(i) / 7.0f;
-  Forward fwd{9, {1, 1, 1, 2}, {5, 6, 7, 0}, {}, encode_activations(hidden, {4, 2048}, DType::f32), true, true};
+  Forward fwd{9, {1, 1, 1, 2}, {5, 6, 7, 0}, {}, encode_activations(hidden, {4, 2048}, DType::f32), true, true, {}};
   std::vector<Message> sent = {Hello{"client", c.identity.public_key, 1 << 30, 4, "avx2", 12.5, {}, ""}, fwd,
                                SampledTokens{9, {1, 2}, {17, 18}, false, {}}, ClearSequence{9, {1, 2}}};
   for (auto& m : sent) ASSERT_EQ(link->send(m), SendResult::ok);
@@ -168,7 +168,7 @@ TEST(Loopback, TruncatedStream) {
   {
     RawClient c(srv.port());
     c.handshake(client_config(s));
-    auto f = c.frame(Forward{1, {1}, {0}, {}, encode_activations(std::vector<float>(64), {1, 64}, DType::f32)});
+    auto f = c.frame(Forward{1, {1}, {0}, {}, encode_activations(std::vector<float>(64), {1, 64}, DType::f32), false, false, {}});
     c.write_bytes(std::span(f).first(f.size() / 2));
     c.sock.shutdown(asio::ip::tcp::socket::shutdown_send);
     EXPECT_NE(srv.wait_close().find("truncated frame"), std::string::npos);
