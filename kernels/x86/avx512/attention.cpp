@@ -5,8 +5,10 @@
 // tree (45 instructions instead of a 4-level reduction per key). The heads take the keys and
 // values a chunk at a time, each chunk read from memory once for all of them.
 // GCC 12's AVX-512 headers self-initialize their _mm512_undefined_* values, which -Wall reports.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>

@@ -8,8 +8,10 @@
 // Cephes' minimax coefficients for expf (relative error about 1e-7 over the range), and 2^n
 // applied with vscalefps, which also gives 0 and inf past the float range. NaN stays NaN.
 // GCC 12's AVX-512 headers self-initialize their _mm512_undefined_* values, which -Wall reports.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cmath>

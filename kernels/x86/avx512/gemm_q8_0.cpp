@@ -20,8 +20,10 @@
 // not change them).
 //
 // Internal linkage and intrinsics only (see kernels/x86/avx512/legacy.cpp on ODR safety).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstddef>

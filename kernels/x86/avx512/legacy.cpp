@@ -9,8 +9,10 @@
 // (a linker could otherwise keep this copy and run AVX-512 code on a CPU without it).
 // GCC 12's AVX-512 headers self-initialize their _mm512_undefined_* values, which -Wall reports
 // as uninitialized once inlined (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstddef>
@@ -169,8 +171,8 @@ float vec_dot(int64_t n, const void* vw, const void* vx) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + offsets;
 }
 
-// ---- gemm: register-blocked tiles (the optional TypeOps::gemm) for Q8_0, Q4_0, Q5_0, F16,
-// BF16 and F32. A tile of MR weight rows x NR activation rows keeps MR*NR accumulators in zmm
+// ---- gemm: register-blocked tiles (the optional TypeOps::gemm) for Q4_0, Q5_0, F32 and F16
+// decode (Q8_0, BF16 and F16 batches: gemm_q8_0.cpp, gemm_float.cpp). A tile of MR weight rows x NR activation rows keeps MR*NR accumulators in zmm
 // registers; each step loads every weight row and every activation row once.
 //
 // Quantized types, one step = two blocks: weights become signed bytes q, activations are made
@@ -213,16 +215,6 @@ struct GemmQ8_0Base {
   }
 };
 
-struct GemmQ8_0 : GemmQ8_0Base {
-  using W = QuantW;
-  static constexpr size_t kWBytes = 2 * sizeof(BlockQ8_0);  // weight bytes per step
-  static W load_w(const uint8_t* row, int64_t k, int64_t left) {
-    const auto* a = reinterpret_cast<const BlockQ8_0*>(row) + k / 32;
-    const auto* b = left > 32 ? a + 1 : a;
-    return make_w(load_pair(a->qs, b->qs), a->d, b->d);
-  }
-};
-
 struct GemmQ4_0 : GemmQ8_0Base {
   using W = QuantW;
   static constexpr size_t kWBytes = 2 * sizeof(BlockQ4_0);  // weight bytes per step
@@ -248,10 +240,9 @@ struct GemmQ5_0 : GemmQ8_0Base {
   }
 };
 
-// ---- Float policies: one step = 16 (F32, F16) or 32 (BF16) elements, masked at the end ----
+// ---- Float policies: one step = 16 elements, masked at the end (BF16: gemm_float.cpp) ----
 
 __mmask16 mask16(int64_t left) { return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1u); }
-__mmask32 mask32(int64_t left) { return left >= 32 ? static_cast<__mmask32>(0xffffffffu) : static_cast<__mmask32>((1ull << left) - 1u); }
 
 struct GemmF32 {
   static constexpr int64_t kStep = 16;
@@ -275,18 +266,6 @@ struct GemmF16 {
   }
   static __m512 load_x(const uint8_t* row, int64_t k, int64_t left) { return load_w(row, k, left); }
   static __m512 madd(__m512 acc, __m512 w, __m512 x) { return _mm512_fmadd_ps(w, x, acc); }
-};
-
-struct GemmBF16 {
-  static constexpr int64_t kStep = 32;
-  static constexpr size_t kWBytes = 64;
-  using W = __m512bh;
-  using X = __m512bh;
-  static __m512bh load_w(const uint8_t* row, int64_t k, int64_t left) {
-    return (__m512bh)_mm512_maskz_loadu_epi16(mask32(left), reinterpret_cast<const uint16_t*>(row) + k);
-  }
-  static __m512bh load_x(const uint8_t* row, int64_t k, int64_t left) { return load_w(row, k, left); }
-  static __m512 madd(__m512 acc, __m512bh w, __m512bh x) { return _mm512_dpbf16_ps(acc, w, x); }
 };
 
 // The rows of a tile are short side-by-side streams the hardware prefetcher misses: each step

@@ -4,8 +4,10 @@
 // Internal linkage and intrinsics only (see kernels/x86/avx512/legacy.cpp on ODR safety).
 // GCC 12's AVX-512 headers self-initialize their _mm512_undefined_* values, which -Wall reports
 // as uninitialized once inlined (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstdint>
