@@ -284,7 +284,7 @@ struct alignas(64) X4Col {
 template <int C>
 __attribute__((always_inline)) inline void x4_step_sums(const uint8_t* levels, const __m512i (&sc)[4],
                                                         const int8_t* const (&xq)[C][2], __m512i (&sumi)[C]) {
-  const __m512i m4 = _mm512_set1_epi8(0x0f), z = _mm512_setzero_si512();
+  const __m512i z = _mm512_setzero_si512();
   const auto x16 = [](const int8_t* p) { return _mm512_broadcast_i32x4(load128(p)); };
   ZEN_UNROLL
   for (int c = 0; c < C; ++c) sumi[c] = z;
@@ -293,16 +293,14 @@ __attribute__((always_inline)) inline void x4_step_sums(const uint8_t* levels, c
     __m512i a[2][C];
     ZEN_UNROLL
     for (int e = 0; e < 2; ++e) {
-      const __m512i q0 = load512(levels + 512 * e + 64 * g), q1 = load512(levels + 512 * e + 64 * (4 + g));
-      const __m512i v[4] = {_mm512_and_si512(q0, m4), _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4),
-                            _mm512_and_si512(q1, m4), _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4)};
+      const Levels16 v = lanes16_nibbles(load512(levels + 512 * e + 64 * g), load512(levels + 512 * e + 64 * (4 + g)));
       ZEN_UNROLL
       for (int c = 0; c < C; ++c) {
         const int8_t* xg = xq[c][e] + 16 * g;
-        __m512i t = _mm512_dpbusd_epi32(z, v[0], x16(xg));
-        t = _mm512_dpbusd_epi32(t, v[1], x16(xg + 64));
-        t = _mm512_dpbusd_epi32(t, v[2], x16(xg + 128));
-        a[e][c] = _mm512_dpbusd_epi32(t, v[3], x16(xg + 192));
+        __m512i t = _mm512_dpbusd_epi32(z, v.v[0], x16(xg));
+        t = _mm512_dpbusd_epi32(t, v.v[1], x16(xg + 64));
+        t = _mm512_dpbusd_epi32(t, v.v[2], x16(xg + 128));
+        a[e][c] = _mm512_dpbusd_epi32(t, v.v[3], x16(xg + 192));
       }
     }
     ZEN_UNROLL

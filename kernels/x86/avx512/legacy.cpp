@@ -172,8 +172,9 @@ float vec_dot(int64_t n, const void* vw, const void* vx) {
 }
 
 // ---- gemm: register-blocked tiles (the optional TypeOps::gemm) for Q4_0, Q5_0, F32 and F16
-// decode (Q8_0, BF16 and F16 batches: gemm_q8_0.cpp, gemm_float.cpp). A tile of MR weight rows x NR activation rows keeps MR*NR accumulators in zmm
-// registers; each step loads every weight row and every activation row once.
+// decode (Q8_0, BF16 and F16 batches: gemm_q8_0.cpp, gemm_float.cpp). A tile of MR weight rows
+// x NR activation rows keeps MR*NR accumulators in zmm registers; each step loads every weight
+// row and every activation row once.
 //
 // Quantized types, one step = two blocks: weights become signed bytes q, activations are made
 // unsigned (u = x + 128, a sign-bit flip, once per activation row), and VPDPBUSD starts from
